@@ -1,0 +1,67 @@
+"""Loss terms as pure functions of tensors.
+
+Reductions follow the bake-off protocol: a per-sample quantity is *summed* over
+the sample's values and *averaged* over the batch, so numbers are "per image".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+RECON_LOSSES = ("bce", "mse", "rmse")
+
+
+def reconstruction_loss(
+    output: torch.Tensor, x: torch.Tensor, kind: str = "bce", *, logits: bool = True
+) -> torch.Tensor:
+    """Reconstruction error of a batch, as a scalar.
+
+    Args:
+        output: decoder output, logits when ``logits`` is true, else values in [0, 1].
+        x: the target batch, same shape as ``output``.
+        kind: ``"bce"`` (binary cross-entropy summed over values, averaged over the
+            batch), ``"mse"`` (squared error summed over values, averaged over the
+            batch) or ``"rmse"`` (root of the mean squared error over all values,
+            the lecture notebook's loss).
+        logits: whether ``output`` holds pre-sigmoid logits.
+
+    Returns:
+        A scalar tensor on the inputs' device.
+    """
+    if output.shape != x.shape:
+        raise ValueError(
+            f"decoder output has shape {tuple(output.shape)} but the input has shape "
+            f"{tuple(x.shape)}: the decoder's output_shape must match the data"
+        )
+    batch = max(x.shape[0], 1)
+    if kind == "bce":
+        if logits:
+            return F.binary_cross_entropy_with_logits(output, x, reduction="sum") / batch
+        return F.binary_cross_entropy(output.clamp(1e-6, 1 - 1e-6), x, reduction="sum") / batch
+    x_hat = torch.sigmoid(output) if logits else output
+    if kind == "mse":
+        return F.mse_loss(x_hat, x, reduction="sum") / batch
+    if kind == "rmse":
+        return torch.sqrt(F.mse_loss(x_hat, x))
+    raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+
+
+def kl_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(log_var)) || N(0, I)), summed over dimensions, averaged over the batch.
+
+    Closed form: ``0.5 * sum(mu^2 + var - log_var - 1)``.
+    """
+    per_sample = 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1.0).sum(dim=1)
+    return per_sample.mean()
+
+
+def kl_bernoulli(target: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Sum over units of KL(Bernoulli(target) || Bernoulli(rho_hat)).
+
+    ``rho_hat`` is clamped to ``[eps, 1 - eps]`` so an average activation of
+    exactly 0 or 1 gives a large but finite penalty.
+    """
+    rho = torch.as_tensor(target, dtype=rho_hat.dtype, device=rho_hat.device)
+    rho_hat = rho_hat.clamp(eps, 1.0 - eps)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()

@@ -1,0 +1,82 @@
+"""The model registry: every autoencoder variant is added here, and only here.
+
+``VARIANTS`` maps the name a user types (``autoencoders train --model NAME``,
+``AutoencoderTransformer(model=NAME)``) to its config class and a one-line
+description. The command line, the estimator, ``list-models`` and the contract
+tests all read this dict.
+
+Example:
+    >>> from autoencoders.models import VARIANTS, build_model, make_config
+    >>> cfg = make_config("deep", input_shape=(1, 8, 8), latent_dim=4, num_layers=2)
+    >>> model = build_model(cfg)
+    >>> model.encode(__import__("torch").rand(5, 1, 8, 8)).shape
+    torch.Size([5, 4])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from autoencoders.config import (
+    DeepConfig,
+    DenoisingConfig,
+    ModelConfig,
+    SimpleConfig,
+    SparseConfig,
+    config_from_dict,
+)
+from autoencoders.models.architectures import ARCHITECTURES, build_backbone
+from autoencoders.module import AutoEncoder
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered model: its config class and what it is, in one line."""
+
+    config_cls: type[ModelConfig]
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "simple": Variant(SimpleConfig, "one linear layer each way; the linear baseline"),
+    "deep": Variant(DeepConfig, "deep fully connected encoder and decoder (BatchNorm, ReLU)"),
+    "denoising": Variant(DenoisingConfig, "deep autoencoder trained to undo salt-and-pepper noise"),
+    "sparse": Variant(SparseConfig, "deep autoencoder with a sparsity penalty on a sigmoid code"),
+}
+
+
+def variant(name: str) -> Variant:
+    """Looks a variant up by name.
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+
+
+def make_config(name: str, **overrides: Any) -> ModelConfig:
+    """The config of variant ``name`` with some fields changed (unknown fields raise)."""
+    return config_from_dict({**overrides, "model": name}, variant(name).config_cls)
+
+
+def build_model(cfg: ModelConfig | Mapping[str, Any]) -> AutoEncoder:
+    """Builds the trainable model a config describes.
+
+    Args:
+        cfg: a config object, or its dict form (as stored in ``config.json``).
+    """
+    if isinstance(cfg, Mapping):
+        name = str(cfg.get("model", "deep"))
+        cfg = config_from_dict(dict(cfg), variant(name).config_cls)
+    bottleneck = cfg.make_bottleneck()
+    encoder, decoder = build_backbone(cfg, bottleneck.in_features)
+    module_cls = getattr(cfg, "module_class", lambda: AutoEncoder)()
+    return module_cls(encoder, bottleneck, decoder, **cfg.module_kwargs())
+
+
+__all__ = ["ARCHITECTURES", "VARIANTS", "Variant", "build_model", "make_config", "variant"]

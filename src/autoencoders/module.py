@@ -1,0 +1,324 @@
+"""The one LightningModule that trains every autoencoder in this package."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from autoencoders.losses import RECON_LOSSES, reconstruction_loss
+from autoencoders.nn.bottlenecks import Bottleneck
+from autoencoders.nn.component import Component
+from autoencoders.nn.noise import NOISE_KINDS, corrupt
+from autoencoders.visuals import image_rows, show_inline
+
+log = logging.getLogger(__name__)
+
+#: how many validation images the reconstruction grid shows
+GRID_IMAGES = 8
+
+
+class AutoEncoder(L.LightningModule):
+    """Encoder, bottleneck and decoder trained to reconstruct their input.
+
+    ``loss = recon + bottleneck_loss (+ contractive penalty)``. Denoising is not a
+    separate class: with ``noise_ratio > 0`` the training step corrupts its inputs
+    and compares the reconstruction with the *clean* batch.
+
+    Args:
+        encoder: maps ``(B, *input_shape)`` to ``(B, bottleneck.in_features)``.
+        bottleneck: maps ``h`` to ``(z, aux_loss)``; see :mod:`autoencoders.nn.bottlenecks`.
+        decoder: maps ``(B, latent_dim)`` back to ``(B, *input_shape)``. Decoders of
+            this package expose logits (``decode_logits``); any other module is
+            taken to output values in [0, 1].
+        lr: Adam's learning rate.
+        noise_ratio: strength of the input corruption during training (``None`` or 0: off).
+        recon_loss: ``"bce"``, ``"mse"`` or ``"rmse"``; see
+            :func:`autoencoders.losses.reconstruction_loss`.
+        prevent_tb_logging: show validation images inline (matplotlib, in a notebook)
+            instead of sending them to TensorBoard.
+        noise: kind of corruption: ``"salt_pepper"``, ``"gaussian"`` or ``"masking"``.
+        contractive_weight: weight of the contractive penalty, the squared Frobenius
+            norm of the encoder's Jacobian (one random projection per step).
+        weight_decay: Adam's weight decay.
+        log_images: log the input/reconstruction grid once per validation epoch.
+        config: the model configuration this module was built from, stored in
+            checkpoints (set by :func:`autoencoders.models.build_model`).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        bottleneck: nn.Module,
+        decoder: nn.Module,
+        lr: float = 1e-3,
+        noise_ratio: float | None = None,
+        recon_loss: str = "bce",
+        prevent_tb_logging: bool = False,
+        *,
+        noise: str = "salt_pepper",
+        contractive_weight: float = 0.0,
+        weight_decay: float = 0.0,
+        log_images: bool = True,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        recon_loss = recon_loss.lower()
+        if recon_loss not in RECON_LOSSES:
+            raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {recon_loss!r}")
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
+        if recon_loss == "bce" and getattr(decoder, "output_activation", "sigmoid") != "sigmoid":
+            raise ValueError(
+                "recon_loss='bce' needs outputs in [0, 1]: use a decoder with "
+                "output_activation='sigmoid', or recon_loss='mse' for unbounded data"
+            )
+        self.encoder = encoder
+        self.bottleneck = bottleneck
+        self.decoder = decoder
+        self.lr = float(lr)
+        self.noise_ratio = float(noise_ratio or 0.0)
+        self.noise = noise
+        self.recon_loss = recon_loss
+        self.prevent_tb_logging = bool(prevent_tb_logging)
+        self.contractive_weight = float(contractive_weight)
+        self.weight_decay = float(weight_decay)
+        self.log_images = bool(log_images)
+        self.config = dict(config) if config else None
+        latent_dim = int(getattr(bottleneck, "latent_dim", 0))
+        self.latent_dim = latent_dim
+        # Running moments of the training codes: a Gaussian fitted to them is the
+        # prior that lets a plain autoencoder generate (see `sample`).
+        self.register_buffer("code_count", torch.zeros(()))
+        self.register_buffer("code_sum", torch.zeros(latent_dim))
+        self.register_buffer("code_outer", torch.zeros(latent_dim, latent_dim))
+
+    # ----------------------------------------------------------------- verbs
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstructs ``x`` (no noise is added, whatever the mode)."""
+        z, _ = self.bottleneck(self.encoder(x))
+        return self.decoder(z)
+
+    reconstruct = forward
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of ``x``; in eval mode variational models return the posterior mean."""
+        z, _ = self.bottleneck(self.encoder(x))
+        return z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decodes codes to outputs in the data's range."""
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draws ``n`` new outputs by decoding codes from the model's prior.
+
+        Models whose bottleneck has a prior (variational, vector-quantized) use
+        it; the others use a Gaussian fitted to the codes seen in the last
+        training epoch.
+
+        Raises:
+            RuntimeError: if the model has no prior and has not been trained.
+        """
+        z = (
+            self.bottleneck.sample(n, device=self.device)
+            if isinstance(self.bottleneck, Bottleneck)
+            else None
+        )
+        if z is None:
+            z = self._sample_fitted_prior(n, generator)
+        return self.decoder(z)
+
+    def _sample_fitted_prior(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        count = float(self.code_count)
+        if count < 2:
+            raise RuntimeError(
+                "this model has no prior to sample from yet: train it for at least one epoch "
+                "(a Gaussian is fitted to its training codes)"
+            )
+        mean = self.code_sum / count
+        cov = self.code_outer / count - torch.outer(mean, mean)
+        jitter = 1e-5 * torch.eye(self.latent_dim, device=cov.device, dtype=cov.dtype)
+        chol = torch.linalg.cholesky(cov + jitter)
+        eps = torch.randn(n, self.latent_dim, device=mean.device, generator=generator)
+        return mean + eps @ chol.T
+
+    # -------------------------------------------------------------- training
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def compute_losses(self, x: torch.Tensor, noisy: bool) -> dict[str, torch.Tensor]:
+        """All loss terms of one batch, plus the code ``z`` (detached).
+
+        Args:
+            x: a clean batch.
+            noisy: corrupt the input first (denoising training) and compare the
+                reconstruction with the clean ``x``.
+        """
+        x_in = corrupt(x, self.noise, self.noise_ratio) if noisy and self.noise_ratio > 0 else x
+        contractive = self.contractive_weight > 0 and torch.is_grad_enabled()
+        if contractive:
+            x_in = x_in.detach().requires_grad_(True)
+        h = self.encoder(x_in)
+        z, aux = self.bottleneck(h)
+        recon = self._recon(z, x)
+        out = {"recon": recon, "bottleneck": aux, "z": z.detach()}
+        loss = recon + aux
+        if contractive:
+            out["contractive"] = _jacobian_penalty(h, x_in)
+            loss = loss + self.contractive_weight * out["contractive"]
+        out["loss"] = loss
+        return out
+
+    def _recon(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self.decoder, "decode_logits"):
+            return reconstruction_loss(self.decoder.decode_logits(z), x, self.recon_loss)
+        return reconstruction_loss(self.decoder(z), x, self.recon_loss, logits=False)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x = _inputs(batch)
+        out = self.compute_losses(x, noisy=True)
+        self._accumulate_codes(out["z"])
+        self._log_stage("train", out, on_step=True)
+        return out["loss"]
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.encode(_inputs(batch))
+
+    def on_train_epoch_start(self) -> None:
+        self.code_count.zero_()
+        self.code_sum.zero_()
+        self.code_outer.zero_()
+
+    def on_train_epoch_end(self) -> None:
+        loss = self.trainer.callback_metrics.get("train/loss_epoch")
+        if loss is not None and not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss became {float(loss)} in epoch {self.current_epoch}: lower the "
+                "learning rate (--lr), or pass detect_anomaly=True to find the operation"
+            )
+
+    def _accumulate_codes(self, z: torch.Tensor) -> None:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            return
+        z = z.float()
+        self.code_count += z.shape[0]
+        self.code_sum += z.sum(dim=0)
+        self.code_outer += z.T @ z
+
+    def _evaluate(self, batch: Any, batch_idx: int, stage: str) -> None:
+        x = _inputs(batch)
+        out = self.compute_losses(x, noisy=False)
+        if self.noise_ratio > 0:
+            # How well the model cleans corrupted inputs: the point of denoising.
+            out["denoised_recon"] = self.compute_losses(x, noisy=True)["recon"]
+        self._log_stage(stage, out, on_step=False)
+        if stage == "val" and batch_idx == 0 and self.log_images and x.dim() == 4:
+            self._log_image_grids(x[:GRID_IMAGES], stage)
+
+    def _log_stage(self, stage: str, out: dict[str, torch.Tensor], on_step: bool) -> None:
+        batch_size = out["z"].shape[0]
+        metrics = {f"{stage}/{k}": v for k, v in out.items() if k not in ("z", "loss")}
+        if isinstance(self.bottleneck, Bottleneck):
+            metrics.update({f"{stage}/{k}": v for k, v in self.bottleneck.metrics().items()})
+        self.log_dict(metrics, on_step=on_step, on_epoch=True, batch_size=batch_size)
+        self.log(
+            f"{stage}/loss",
+            out["loss"],
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=batch_size,
+        )
+
+    @torch.no_grad()
+    def _log_image_grids(self, x: torch.Tensor, stage: str) -> None:
+        rows = [x]
+        if self.noise_ratio > 0:
+            noisy = corrupt(x, self.noise, self.noise_ratio)
+            rows += [noisy, self(noisy)]
+        else:
+            rows.append(self(x))
+        grids = {f"{stage}/reconstructions": image_rows(rows)}
+        if getattr(self.bottleneck, "shows_latent_influence", False):
+            eye = torch.eye(self.latent_dim, device=x.device, dtype=x.dtype)
+            grids[f"{stage}/latent_influence"] = image_rows([self.decoder(eye)])
+        for tag, grid in grids.items():
+            if self.prevent_tb_logging:
+                show_inline(grid, f"{tag} at step {self.global_step}")
+            elif self.logger is not None and hasattr(self.logger.experiment, "add_image"):
+                self.logger.experiment.add_image(tag, grid.cpu(), self.global_step)
+
+    # ----------------------------------------------------------- checkpoints
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model, as JSON data."""
+        for part in ("encoder", "bottleneck", "decoder"):
+            if not isinstance(getattr(self, part), Component):
+                raise TypeError(
+                    f"the {part} ({type(getattr(self, part)).__name__}) is not one of this "
+                    "package's components, so a checkpoint cannot rebuild it"
+                )
+        return {
+            "format": 1,
+            "module": type(self).__name__,
+            "encoder": self.encoder.spec(),
+            "bottleneck": self.bottleneck.spec(),
+            "decoder": self.decoder.spec(),
+            "hparams": self.hparams_for_spec(),
+        }
+
+    def hparams_for_spec(self) -> dict[str, Any]:
+        """Constructor arguments besides the three networks (subclasses add theirs)."""
+        return {
+            "lr": self.lr,
+            "noise_ratio": self.noise_ratio,
+            "recon_loss": self.recon_loss,
+            "prevent_tb_logging": self.prevent_tb_logging,
+            "noise": self.noise,
+            "contractive_weight": self.contractive_weight,
+            "weight_decay": self.weight_decay,
+            "log_images": self.log_images,
+            "config": self.config,
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        try:
+            checkpoint["autoencoder_spec"] = self.spec()
+        except TypeError as err:
+            log.warning("checkpoint will hold weights only: %s", err)
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = None, **_: Any
+    ) -> AutoEncoder:
+        """Rebuilds a model from a checkpoint written by this package (``weights_only`` loading)."""
+        from autoencoders.checkpoint import load
+
+        return load(checkpoint_path, map_location=map_location)
+
+
+def _inputs(batch: Any) -> torch.Tensor:
+    """The input tensor of a batch that is either ``x`` or ``(x, y)``."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def _jacobian_penalty(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Unbiased one-sample estimate of ``||dh/dx||_F^2``, averaged over the batch.
+
+    For ``v ~ N(0, I)``, ``E ||J^T v||^2 = ||J||_F^2`` (Hutchinson), so one
+    vector-Jacobian product replaces ``latent_dim`` backward passes.
+    """
+    v = torch.randn_like(h)
+    (grad,) = torch.autograd.grad((h * v).sum(), x, create_graph=True)
+    return grad.pow(2).sum() / h.shape[0]

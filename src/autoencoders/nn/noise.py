@@ -1,0 +1,35 @@
+"""Input corruption for denoising autoencoders, done in torch on the batch's device."""
+
+from __future__ import annotations
+
+import torch
+
+NOISE_KINDS = ("salt_pepper", "gaussian", "masking")
+
+
+def corrupt(x: torch.Tensor, kind: str, ratio: float) -> torch.Tensor:
+    """Returns a corrupted copy of ``x`` (values in [0, 1]).
+
+    Args:
+        x: a batch of any shape.
+        kind: ``"salt_pepper"`` sets a ``ratio`` fraction of values to 0 or 1 with
+            equal odds; ``"gaussian"`` adds noise of standard deviation ``ratio``
+            and clips to [0, 1]; ``"masking"`` sets a ``ratio`` fraction to 0.
+        ratio: strength of the corruption; 0 returns ``x`` unchanged.
+
+    Random numbers come from torch's generator on ``x``'s device, so seeding
+    torch makes the corruption reproducible.
+    """
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+    if ratio < 0 or (kind != "gaussian" and ratio > 1):
+        raise ValueError(f"noise_ratio must lie in [0, 1] for {kind} noise, got {ratio}")
+    if ratio == 0:
+        return x
+    if kind == "gaussian":
+        return (x + ratio * torch.randn_like(x)).clamp_(0.0, 1.0)
+    hit = torch.rand_like(x) < ratio
+    if kind == "masking":
+        return x.masked_fill(hit, 0.0)
+    salt = torch.rand_like(x) < 0.5
+    return torch.where(hit, salt.to(x.dtype), x)

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+import torch
+
+from autoencoders.nn import (
+    IdentityBottleneck,
+    LinearDecoder,
+    LinearEncoder,
+    MLPDecoder,
+    MLPEncoder,
+    SparseBottleneck,
+    build_component,
+    corrupt,
+)
+from autoencoders.nn.layers import shrinking_widths
+
+
+def test_widths_shrink_geometrically():
+    widths = shrinking_widths(1024, 20, 3)
+    assert widths[0] == 1024 and widths[-1] == 20 and len(widths) == 4
+    ratios = [a / b for a, b in zip(widths, widths[1:], strict=False)]
+    assert max(ratios) / min(ratios) < 1.05
+
+
+@pytest.mark.parametrize(
+    ("features", "latent", "layers", "message"),
+    [
+        (64, 64, 2, "not smaller than the 64 input features"),
+        (64, 20, 0, "num_layers must be at least 1"),
+        (24, 20, 5, "too deep"),
+    ],
+)
+def test_widths_refuse_nets_that_cannot_shrink(features, latent, layers, message):
+    with pytest.raises(ValueError, match=message):
+        shrinking_widths(features, latent, layers)
+
+
+def test_mlp_encoder_decoder_shapes_and_range():
+    enc = MLPEncoder((1, 32, 32), 3, 20)
+    dec = MLPDecoder(20, 3, (1, 32, 32))
+    x = torch.rand(5, 1, 32, 32)
+    h = enc(x)
+    assert h.shape == (5, 20)
+    out = dec(h)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert torch.allclose(torch.sigmoid(dec.decode_logits(h)), out)
+
+
+def test_identity_decoder_outputs_unbounded_values():
+    dec = LinearDecoder(3, (4,), output_activation="identity")
+    assert torch.equal(dec(torch.ones(2, 3)), dec.decode_logits(torch.ones(2, 3)))
+    with pytest.raises(ValueError, match="output_activation must be one of"):
+        LinearDecoder(3, (4,), output_activation="tanh")
+
+
+def test_bad_input_shape_is_named():
+    with pytest.raises(ValueError, match="input_shape must be a non-empty shape"):
+        LinearEncoder((1, 0, 8), 4)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        LinearEncoder((1, 8, 8), 4),
+        MLPEncoder([1, 8, 8], 2, 4),
+        MLPDecoder(4, 2, (1, 8, 8), "identity"),
+        IdentityBottleneck(4),
+        SparseBottleneck(4, "log", 0.1, 0.5),
+    ],
+)
+def test_components_rebuild_from_their_json_spec(module):
+    spec = json.loads(json.dumps(module.spec()))
+    rebuilt = build_component(spec)
+    assert type(rebuilt) is type(module)
+    assert rebuilt.spec() == module.spec()
+    rebuilt.load_state_dict(module.state_dict())
+
+
+def test_unknown_component_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="not one of this package's components"):
+        build_component({"type": "Mystery", "args": {}})
+
+
+def test_salt_and_pepper_hits_the_ratio_with_black_and_white():
+    torch.manual_seed(0)
+    x = torch.full((200, 1, 32, 32), 0.5)
+    noisy = corrupt(x, "salt_pepper", 0.25)
+    changed = noisy != x
+    assert changed.float().mean().item() == pytest.approx(0.25, abs=0.01)
+    assert set(noisy[changed].unique().tolist()) == {0.0, 1.0}
+    assert noisy[changed].mean().item() == pytest.approx(0.5, abs=0.02)
+
+
+def test_masking_and_gaussian_noise():
+    torch.manual_seed(0)
+    x = torch.full((100, 64), 0.5)
+    masked = corrupt(x, "masking", 0.3)
+    assert (masked == 0).float().mean().item() == pytest.approx(0.3, abs=0.02)
+    gauss = corrupt(x, "gaussian", 0.1)
+    assert gauss.min() >= 0 and gauss.max() <= 1
+    assert (gauss - x).std().item() == pytest.approx(0.1, abs=0.01)
+    assert corrupt(x, "salt_pepper", 0.0) is x
+
+
+def test_noise_arguments_are_checked():
+    with pytest.raises(ValueError, match="noise must be one of"):
+        corrupt(torch.zeros(2), "pink", 0.1)
+    with pytest.raises(ValueError, match="noise_ratio must lie in"):
+        corrupt(torch.zeros(2), "masking", 1.5)
+
+
+def test_noise_is_reproducible_when_seeded():
+    x = torch.rand(4, 16)
+    torch.manual_seed(3)
+    a = corrupt(x, "salt_pepper", 0.5)
+    torch.manual_seed(3)
+    b = corrupt(x, "salt_pepper", 0.5)
+    assert torch.equal(a, b)

@@ -10,9 +10,10 @@ from autoencoders.nn.bottlenecks import SparseBottleneck
 def test_bce_sums_over_pixels_and_averages_over_batch():
     x = torch.tensor([[1.0, 0.0], [0.5, 1.0]])
     p = torch.tensor([[0.8, 0.1], [0.5, 0.9]])
-    by_hand = -(
-        math.log(0.8) + math.log(0.9) + 0.5 * math.log(0.5) + 0.5 * math.log(0.5) + math.log(0.9)
-    ) / 2
+    by_hand = (
+        -(math.log(0.8) + math.log(0.9) + 0.5 * math.log(0.5) + 0.5 * math.log(0.5) + math.log(0.9))
+        / 2
+    )
     assert reconstruction_loss(torch.logit(p), x, "bce").item() == pytest.approx(by_hand, rel=1e-5)
     assert reconstruction_loss(p, x, "bce", logits=False).item() == pytest.approx(by_hand, rel=1e-5)
 

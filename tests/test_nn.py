@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -19,7 +20,7 @@ from autoencoders.nn.layers import shrinking_widths
 def test_widths_shrink_geometrically():
     widths = shrinking_widths(1024, 20, 3)
     assert widths[0] == 1024 and widths[-1] == 20 and len(widths) == 4
-    ratios = [a / b for a, b in zip(widths, widths[1:], strict=False)]
+    ratios = [a / b for a, b in itertools.pairwise(widths)]
     assert max(ratios) / min(ratios) < 1.05
 
 

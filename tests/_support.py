@@ -1,0 +1,22 @@
+"""Test support code importable from any test module (``from _support import ...``)."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class TensorDataModule(L.LightningDataModule):
+    """The smallest data module: fixed train/val tensors, no set-up."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, n_val: int = 200):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.n_val = x, y, batch_size, n_val
+
+    def train_dataloader(self) -> DataLoader:
+        data = TensorDataset(self.x[self.n_val :], self.y[self.n_val :])
+        return DataLoader(data, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.x[: self.n_val], self.y[: self.n_val]), batch_size=256)

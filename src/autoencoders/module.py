@@ -184,7 +184,12 @@ class AutoEncoder(L.LightningModule):
         x = _inputs(batch)
         out = self.compute_losses(x, noisy=True)
         self._accumulate_codes(out["z"])
-        self._log_stage("train", out, on_step=True)
+        self._accumulate_train_metrics(out)
+        trainer = self._trainer
+        if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
+            # Lightning's `log` costs far more than a small model's step; calling it
+            # only when the logger would write anyway keeps training at full speed.
+            self._log_stage("train", out, on_step=True, on_epoch=False)
         return out["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -200,9 +205,25 @@ class AutoEncoder(L.LightningModule):
         self.code_count.zero_()
         self.code_sum.zero_()
         self.code_outer.zero_()
+        self._train_sums: dict[str, torch.Tensor] = {}
+
+    def _accumulate_train_metrics(self, out: dict[str, torch.Tensor]) -> None:
+        """Sums the epoch's training metrics on the device (no sync per step)."""
+        n = out["z"].shape[0]
+        sums = self.__dict__.setdefault("_train_sums", {})
+        for key, value in self._metrics(out).items():
+            weighted = value.detach().float() * n
+            sums[key] = sums[key] + weighted if key in sums else weighted
+        sums["_count"] = sums.get("_count", 0) + n
 
     def on_train_epoch_end(self) -> None:
-        loss = self.trainer.callback_metrics.get("train/loss_epoch")
+        sums = self.__dict__.get("_train_sums") or {}
+        count = sums.pop("_count", 0)
+        if not count:
+            return
+        means = {f"train/{k}_epoch": v / count for k, v in sums.items()}
+        self.log_dict(means, on_step=False, on_epoch=True)
+        loss = means.get("train/loss_epoch")
         if loss is not None and not torch.isfinite(loss):
             raise FloatingPointError(
                 f"training loss became {float(loss)} in epoch {self.current_epoch}: lower the "
@@ -227,20 +248,21 @@ class AutoEncoder(L.LightningModule):
         if stage == "val" and batch_idx == 0 and self.log_images and x.dim() == 4:
             self._log_image_grids(x[:GRID_IMAGES], stage)
 
-    def _log_stage(self, stage: str, out: dict[str, torch.Tensor], on_step: bool) -> None:
-        batch_size = out["z"].shape[0]
-        metrics = {f"{stage}/{k}": v for k, v in out.items() if k not in ("z", "loss")}
+    def _metrics(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loggable scalars of a step: loss terms and the bottleneck's diagnostics."""
+        metrics = {k: v for k, v in out.items() if k != "z"}
         if isinstance(self.bottleneck, Bottleneck):
-            metrics.update({f"{stage}/{k}": v for k, v in self.bottleneck.metrics().items()})
-        self.log_dict(metrics, on_step=on_step, on_epoch=True, batch_size=batch_size)
-        self.log(
-            f"{stage}/loss",
-            out["loss"],
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=batch_size,
-        )
+            metrics.update(self.bottleneck.metrics())
+        return metrics
+
+    def _log_stage(
+        self, stage: str, out: dict[str, torch.Tensor], on_step: bool, on_epoch: bool = True
+    ) -> None:
+        metrics = {f"{stage}/{k}": v for k, v in self._metrics(out).items()}
+        loss = metrics.pop(f"{stage}/loss")
+        kw = {"on_step": on_step, "on_epoch": on_epoch, "batch_size": out["z"].shape[0]}
+        self.log_dict(metrics, **kw)
+        self.log(f"{stage}/loss", loss, prog_bar=True, **kw)
 
     @torch.no_grad()
     def _log_image_grids(self, x: torch.Tensor, stage: str) -> None:

@@ -1,0 +1,42 @@
+"""Data: IDX files, named data sets, the user's own files, and tensor-resident data modules.
+
+Example:
+    >>> from autoencoders.data import ArrayDataModule
+    >>> dm = ArrayDataModule("digits", batch_size=64)
+    >>> dm.setup("fit")
+    >>> x, y = next(iter(dm.train_dataloader()))
+    >>> tuple(x.shape), float(x.max()) <= 1.0
+    ((64, 1, 8, 8), True)
+"""
+
+from autoencoders.data.datamodule import (
+    ArrayDataModule,
+    DigitsDataModule,
+    FashionMNISTDataModule,
+    KMNISTDataModule,
+    MNISTDataModule,
+)
+from autoencoders.data.download import fetch
+from autoencoders.data.errors import DataError
+from autoencoders.data.idx import read_idx, read_idx_pair
+from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
+from autoencoders.data.sources import DATASETS, IDX_SOURCES, ArrayDataset, cache_dir, load_dataset
+
+__all__ = [
+    "DATASETS",
+    "IDX_SOURCES",
+    "ArrayDataModule",
+    "ArrayDataset",
+    "DataError",
+    "DigitsDataModule",
+    "FashionMNISTDataModule",
+    "KMNISTDataModule",
+    "MNISTDataModule",
+    "TensorBatchLoader",
+    "TensorImageDataset",
+    "cache_dir",
+    "fetch",
+    "load_dataset",
+    "read_idx",
+    "read_idx_pair",
+]

@@ -1,0 +1,96 @@
+"""Batches cut from one resident tensor: no per-sample Python, no worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Dataset
+
+
+class TensorImageDataset(Dataset):
+    """A view of stored samples that converts to float in [0, 1] on access.
+
+    ``ds[i]`` gives ``(x, label)`` for one sample, ``ds[index_tensor]`` a whole
+    batch ``(x, labels)``; missing labels read as -1.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None, scale: float) -> None:
+        self.x = x
+        self.y = y if y is not None else torch.full((len(x),), -1, dtype=torch.int64)
+        self.scale = float(scale)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | int]:
+        x = self.x[index]
+        x = x.float() if x.dtype != torch.float32 else x
+        if self.scale != 1.0:
+            x = x / self.scale
+        y = self.y[index]
+        return x, (int(y) if y.dim() == 0 else y)
+
+
+class TensorBatchLoader:
+    """Iterates over ``(x, y)`` batches of a :class:`TensorImageDataset` by indexing.
+
+    Each epoch draws a new permutation from a generator seeded with
+    ``seed + epoch``, so runs are reproducible and epochs differ. With
+    ``world_size > 1`` each rank takes a disjoint, equally long share.
+
+    Args:
+        dataset: the samples.
+        batch_size: samples per batch.
+        shuffle: permute every epoch (else keep the stored order).
+        seed: base seed of the permutations.
+        drop_last: drop a final incomplete batch.
+        rank: this process's rank.
+        world_size: number of processes sharing the data.
+    """
+
+    def __init__(
+        self,
+        dataset: TensorImageDataset,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def _share(self) -> int:
+        return len(self.dataset) // self.world_size if self.world_size > 1 else len(self.dataset)
+
+    def __len__(self) -> int:
+        n = self._share()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def indices(self, epoch: int) -> torch.Tensor:
+        """The sample order of an epoch for this rank."""
+        n = len(self.dataset)
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch))
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:
+            share = self._share()
+            order = order[: share * self.world_size][self.rank :: self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self.indices(self.epoch)
+        self.epoch += 1
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield self.dataset[order[start : start + self.batch_size]]  # type: ignore[misc]

@@ -71,10 +71,9 @@ def make_trainer(
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=50,
         detect_anomaly=detect_anomaly,
         plugins=[AtomicCheckpointIO()],
-        **trainer_kwargs,
+        **{"log_every_n_steps": 50, **trainer_kwargs},
     )
 
 
@@ -116,6 +115,8 @@ def fit(
     run_dir = Path(output_dir) if output_dir is not None else Path("runs")
     if logger is None:
         logger = TensorBoardLogger(str(run_dir), name="tensorboard", version="")
+    if "log_every_n_steps" not in trainer_kwargs:
+        trainer_kwargs["log_every_n_steps"] = _log_interval(datamodule)
     trainer = make_trainer(
         epochs,
         checkpoint_dir=run_dir / "checkpoints",
@@ -139,6 +140,14 @@ def fit(
         log.warning("no config.json written: %s", err)
     log_dir = Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None
     return TrainResult(checkpoint, log_dir, metrics, wall, trainer.current_epoch)
+
+
+def _log_interval(datamodule: L.LightningDataModule, most: int = 50) -> int:
+    """Steps between logged training points: 50, or fewer when an epoch is shorter."""
+    try:
+        return max(1, min(most, len(datamodule.train_dataloader())))
+    except (TypeError, NotImplementedError, AttributeError):
+        return most
 
 
 def set_threads(threads: int | None) -> None:

@@ -17,7 +17,6 @@ import torch
 
 from autoencoders import evaluation as ev
 from autoencoders.module import AutoEncoder
-from autoencoders.nn.noise import corrupt
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +100,19 @@ class PCACodec:
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self.pca.decode(z).reshape(len(z), *self.shape)
 
+    def sample(self, n: int, z_train: np.ndarray, seed: int = 0) -> np.ndarray:
+        """Decodes draws from a Gaussian fitted to training codes (PCA's "generator")."""
+        rng = np.random.default_rng(seed)
+        z = rng.multivariate_normal(z_train.mean(0), np.cov(z_train, rowvar=False), size=n)
+        return self.decode(z.astype(np.float32))
+
+
+def interpolate_codes(codec: Any, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.ndarray:
+    """Decodes ``steps`` evenly spaced points on the line between the codes of two inputs."""
+    z = codec.encode(np.stack([x_a, x_b]))
+    weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return codec.decode(((1 - weights) * z[0] + weights * z[1]).astype(np.float32))
+
 
 def evaluate_codec(
     codec: Codec,
@@ -160,6 +172,6 @@ __all__ = [
     "ModelCodec",
     "PCACodec",
     "anomaly_scores",
-    "corrupt",
     "evaluate_codec",
+    "interpolate_codes",
 ]

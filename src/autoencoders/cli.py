@@ -206,6 +206,153 @@ def _list_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bakeoff_parser(parser: argparse.ArgumentParser) -> None:
+    from autoencoders.bakeoff import BakeoffConfig
+
+    d = BakeoffConfig()
+    parser.add_argument(
+        "--dataset", default=d.dataset, help=f"data set name or path (default: {d.dataset})"
+    )
+    parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+    parser.add_argument(
+        "--models", nargs="+", default=list(d.models), metavar="NAME",
+        help="models to compare, or 'all' (default: %(default)s); PCA is always included",
+    )  # fmt: skip
+    for name in (
+        "epochs",
+        "latent_dim",
+        "batch_size",
+        "seed",
+        "n_labels",
+        "anomaly_class",
+        "anomaly_latent_dim",
+    ):
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(d, name),
+            help=f"(default: {getattr(d, name)})",
+        )
+    parser.add_argument(
+        "--lr", type=float, default=d.lr, help=f"Adam learning rate (default: {d.lr})"
+    )
+    parser.add_argument(
+        "--anomaly-epochs",
+        type=int,
+        default=None,
+        help="epochs of the anomaly models (default: --epochs)",
+    )
+    parser.add_argument(
+        "--one-class",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the one-class anomaly protocol (10 small models per model)",
+    )
+    parser.add_argument(
+        "--out", default=d.out, help=f"output folder; an existing one is resumed (default: {d.out})"
+    )
+
+
+def _bakeoff(args: argparse.Namespace) -> int:
+    from autoencoders.bakeoff import Bakeoff, BakeoffConfig
+    from autoencoders.models import VARIANTS
+
+    models = tuple(VARIANTS) if "all" in args.models else tuple(args.models)
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "func", "models")}
+    bakeoff = Bakeoff(BakeoffConfig(models=models, **values))
+    results = bakeoff.run()
+    failed = [
+        n
+        for n, e in results["models"].items()
+        if any(s.get("status") == "failed" for s in e.values())
+    ]
+    print(f"report: {Path(args.out) / 'report.md'}  and  {Path(args.out) / 'report.html'}")
+    if failed:
+        print(f"failed: {', '.join(failed)} (see the report)")
+    return 1 if failed else 0
+
+
+def _checkpoint_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
+    )
+    parser.add_argument(
+        "--dataset", default="digits", help="data set name or path (default: digits)"
+    )
+    parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+
+
+def _datamodule_for(args: argparse.Namespace):
+    from autoencoders.runs import make_datamodule
+
+    dm = make_datamodule(TrainConfig(dataset=args.dataset, data_dir=args.data_dir))
+    dm.setup()
+    return dm
+
+
+def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
+    _checkpoint_data_options(parser)
+    parser.add_argument(
+        "--n-labels", type=int, default=550, help="labelled codes for the linear probe"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the metrics as JSON here"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from autoencoders.assess import EvalData, ModelCodec, PCACodec, evaluate_codec
+    from autoencoders.checkpoint import load
+
+    model = load(args.checkpoint)
+    data = EvalData.from_datamodule(_datamodule_for(args))
+    ours = evaluate_codec(ModelCodec(model), data, n_labels=args.n_labels)
+    pca = evaluate_codec(PCACodec(model.latent_dim).fit(data.x_train), data, n_labels=args.n_labels)
+    keys = [k for k in ours if isinstance(ours[k], float)]
+    width = max(len(k) for k in keys)
+    print(f"{'metric':<{width}}  {'model':>10}  {'PCA-' + str(model.latent_dim):>10}")
+    for k in keys:
+        print(f"{k:<{width}}  {ours[k]:>10.4f}  {pca[k]:>10.4f}")
+    if args.out:
+        from autoencoders.files import write_json
+
+        write_json(args.out, {"model": ours, "pca": pca, "checkpoint": str(args.checkpoint)})
+    return 0
+
+
+def _embed_parser(parser: argparse.ArgumentParser) -> None:
+    _checkpoint_data_options(parser)
+    parser.add_argument("--split", choices=("train", "val", "test"), default="test")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="codes.npy or codes.csv (labels in the last column)"
+    )
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from autoencoders.assess import ModelCodec
+    from autoencoders.checkpoint import load
+    from autoencoders.files import atomic_write
+
+    x, y = _datamodule_for(args).full_arrays(args.split)
+    z = ModelCodec(load(args.checkpoint)).encode(x.numpy())
+    suffix = args.out.suffix.lower()
+    if suffix == ".npy":
+        atomic_write(args.out, lambda f: np.save(f, z))
+    elif suffix == ".csv":
+        header = ",".join([f"z{i}" for i in range(z.shape[1])] + ["label"])
+        table = np.column_stack([z, y.numpy()])
+        atomic_write(
+            args.out,
+            lambda f: np.savetxt(f, table, delimiter=",", header=header, comments="", fmt="%.6g"),
+        )
+    else:
+        raise UsageError(f"--out must end in .npy or .csv, got {args.out.name}")
+    print(f"wrote {z.shape[0]} codes of size {z.shape[1]} to {args.out}")
+    return 0
+
+
 #: name -> (help, add-arguments, run)
 COMMANDS: dict[
     str,
@@ -214,6 +361,13 @@ COMMANDS: dict[
     "train": ("train a model and save its checkpoint", _train_parser, _train),
     "list-models": ("list the registered models", _list_models_parser, _list_models),
     "list-datasets": ("list the named data sets", _list_datasets_parser, _list_datasets),
+    "evaluate": (
+        "score a checkpoint beside PCA on a data set's test split",
+        _evaluate_parser,
+        _evaluate,
+    ),
+    "embed": ("write the codes of a data set's images to .npy or .csv", _embed_parser, _embed),
+    "bakeoff": ("train and compare models beside PCA; write a report", _bakeoff_parser, _bakeoff),
 }
 
 

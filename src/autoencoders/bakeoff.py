@@ -213,7 +213,14 @@ class Bakeoff:
             **self.cfg.model_options.get(name, {}),
         }
         model_cfg = make_config(name, **options)
-        result = train_run(self.run_config(**run_changes), model_cfg, run_dir=run_dir)
+        # Only the main model keeps TensorBoard logs; the many small anomaly models do not.
+        result = train_run(
+            self.run_config(**run_changes),
+            model_cfg,
+            run_dir=run_dir,
+            tensorboard=not run_changes,
+            progress_bar=False,
+        )
         return result.model, result.train.wall_time_s
 
     def _train_main(self, name: str) -> dict[str, Any]:

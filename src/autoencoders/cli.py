@@ -353,6 +353,60 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
+    )
+    parser.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("samples.png"), help="PNG grid of the samples"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed of the samples")
+    parser.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="also write a strip (PNG) and an animation (GIF) morphing between two test images",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=10, help="images in the interpolation (default: 10)"
+    )
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help="data set of the interpolation's test images, of the model's input shape "
+        "(default: digits)",
+    )
+    parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from autoencoders.checkpoint import load
+    from autoencoders.generation import save_interpolation, save_sample_grid
+
+    model = load(args.checkpoint)
+    if len(getattr(model.decoder, "output_shape", ())) != 3:
+        raise UsageError("generate writes pictures, so it needs a model of images (C, H, W)")
+    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    path = save_sample_grid(model, args.n, args.out, generator=generator)
+    print(f"wrote {args.n} samples to {path}")
+    if args.interpolate:
+        x, y = _datamodule_for(args).full_arrays("test")
+        if tuple(x.shape[1:]) != tuple(model.decoder.output_shape):
+            raise UsageError(
+                f"{args.dataset} images have shape {tuple(x.shape[1:])} but the model takes "
+                f"{tuple(model.decoder.output_shape)}: pass --dataset of the model's data"
+            )
+        # Two test images of different classes where labels allow: a more telling morph.
+        other = int(torch.nonzero(y != y[0])[0]) if bool((y != y[0]).any()) else 1
+        png = args.out.with_name(args.out.stem + "-interpolation.png")
+        gif = png.with_suffix(".gif")
+        save_interpolation(model, x[0], x[other], png, gif, steps=args.steps)
+        print(f"wrote the interpolation to {png} and {gif}")
+    return 0
+
+
 #: name -> (help, add-arguments, run)
 COMMANDS: dict[
     str,
@@ -368,6 +422,11 @@ COMMANDS: dict[
     ),
     "embed": ("write the codes of a data set's images to .npy or .csv", _embed_parser, _embed),
     "bakeoff": ("train and compare models beside PCA; write a report", _bakeoff_parser, _bakeoff),
+    "generate": (
+        "write samples (and optionally an interpolation) of a checkpoint",
+        _generate_parser,
+        _generate,
+    ),
 }
 
 

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autoencoders.nn.bottlenecks import Bottleneck, IdentityBottleneck, SparseBottleneck
+if TYPE_CHECKING:
+    from autoencoders.module import AutoEncoder
+
+from autoencoders.nn.bottlenecks import (
+    Bottleneck,
+    IdentityBottleneck,
+    SparseBottleneck,
+    VariationalBottleneck,
+    VectorQuantizer,
+)
 
 
 def option(default: Any, help: str, *, cli: bool = True) -> Any:
@@ -139,3 +148,110 @@ class TrainConfig:
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice)")
     precision: str | None = option(None, "Lightning precision, e.g. 16-mixed or bf16-mixed")
     compile: bool = option(False, "wrap the model in torch.compile")
+
+
+@dataclass
+class ConvConfig(ModelConfig):
+    """A convolutional autoencoder: stride-2 3x3 convolutions and their transposed mirror."""
+
+    model: str = option("conv", "model variant", cli=False)
+    architecture: str = option("conv", "encoder/decoder family")
+
+
+@dataclass
+class VAEConfig(DeepConfig):
+    """A variational autoencoder: a Gaussian code with a KL penalty towards N(0, I)."""
+
+    model: str = option("vae", "model variant", cli=False)
+    beta: float = option(1.0, "weight of the KL term (1: VAE, >1: beta-VAE)")
+    kl_warmup_steps: int = option(0, "training steps over which the KL weight ramps from 0 to 1")
+
+    def make_bottleneck(self) -> Bottleneck:
+        return VariationalBottleneck(self.latent_dim, self.beta, self.kl_warmup_steps)
+
+
+@dataclass
+class BetaVAEConfig(VAEConfig):
+    """A beta-VAE that weights the KL term twice: a smoother, more disentangled code."""
+
+    model: str = option("beta-vae", "model variant", cli=False)
+    beta: float = option(2.0, "weight of the KL term (1: VAE, >1: beta-VAE)")
+
+
+@dataclass
+class LooseBetaVAEConfig(VAEConfig):
+    """A beta-VAE with half the KL weight: sharper reconstructions, a less regular code."""
+
+    model: str = option("beta-vae-loose", "model variant", cli=False)
+    beta: float = option(0.5, "weight of the KL term (1: VAE, >1: beta-VAE)")
+
+
+@dataclass
+class VQConfig(DeepConfig):
+    """A vector-quantised autoencoder: each group of the code snaps to a learned codebook."""
+
+    model: str = option("vq", "model variant", cli=False)
+    latent_dim: int = option(32, "size of the code z")
+    num_codes: int = option(512, "codebook entries")
+    code_dim: int = option(4, "size of each codebook entry; latent_dim must be a multiple")
+    commitment: float = option(0.25, "weight of the commitment loss")
+    ema: bool = option(False, "update the codebook by moving averages instead of gradients")
+    decay: float = option(0.99, "decay of the codebook's moving averages (--ema)")
+    dead_after: int = option(20, "restart codes unused for this many steps (0: never)")
+
+    def make_bottleneck(self) -> Bottleneck:
+        return VectorQuantizer(
+            self.latent_dim,
+            num_codes=self.num_codes,
+            code_dim=self.code_dim,
+            commitment=self.commitment,
+            ema=self.ema,
+            decay=self.decay,
+            dead_after=self.dead_after,
+        )
+
+
+@dataclass
+class ContractiveConfig(DeepConfig):
+    """A deep autoencoder penalised for the encoder's sensitivity to its input."""
+
+    model: str = option("contractive", "model variant", cli=False)
+    contractive_weight: float = option(
+        0.1, "weight of the squared Frobenius norm of the encoder's Jacobian"
+    )
+
+    def module_kwargs(self) -> dict[str, Any]:
+        return {**super().module_kwargs(), "contractive_weight": self.contractive_weight}
+
+
+@dataclass
+class StackedConfig(DeepConfig):
+    """A deep autoencoder pre-trained greedily layer by layer, then fine-tuned end to end."""
+
+    model: str = option("stacked", "model variant", cli=False)
+    pretrain_epochs: int = option(1, "epochs of greedy training per layer before fine-tuning")
+
+    def module_class(self) -> type[AutoEncoder]:
+        """The training module of this variant (:class:`~autoencoders.models.stacked.StackedAutoEncoder`)."""
+        from autoencoders.models.stacked import StackedAutoEncoder
+
+        return StackedAutoEncoder
+
+    def module_kwargs(self) -> dict[str, Any]:
+        return {**super().module_kwargs(), "pretrain_epochs": self.pretrain_epochs}
+
+
+@dataclass
+class SequenceConfig(ModelConfig):
+    """An autoencoder for 1-D signals ``(C, L)``: strided 1-D convolutions or an LSTM."""
+
+    model: str = option("sequence", "model variant", cli=False)
+    input_shape: tuple[int, ...] = option(
+        (1, 64), "shape of one signal (C, L); set from the data set", cli=False
+    )
+    architecture: str = option("conv1d", "encoder/decoder family: conv1d or lstm")
+    channels: tuple[int, ...] = option((16, 32, 64), "channels of the conv1d stride-2 layers")
+    hidden_size: int = option(64, "LSTM hidden units (lstm architecture)")
+    recon_loss: str = option("mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)")
+    output_activation: str = option("identity", "decoder output: identity or sigmoid")
+    noise_ratio: float = option(0.0, "corruption strength during training (0: off)", cli=False)

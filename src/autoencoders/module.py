@@ -190,7 +190,9 @@ class AutoEncoder(L.LightningModule):
         return out
 
     def _recon(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if hasattr(self.decoder, "decode_logits"):
+        # Logits only come from a sigmoid decoder; an identity decoder's output is the value.
+        sigmoid = getattr(self.decoder, "output_activation", "sigmoid") == "sigmoid"
+        if sigmoid and hasattr(self.decoder, "decode_logits"):
             return reconstruction_loss(self.decoder.decode_logits(z), x, self.recon_loss)
         return reconstruction_loss(self.decoder(z), x, self.recon_loss, logits=False)
 

@@ -64,7 +64,12 @@ def make_datamodule(run: TrainConfig, seed: int | None = None):
 
 
 def train_run(
-    run: TrainConfig, model_cfg: ModelConfig, run_dir: str | Path | None = None
+    run: TrainConfig,
+    model_cfg: ModelConfig,
+    run_dir: str | Path | None = None,
+    *,
+    tensorboard: bool = True,
+    progress_bar: bool = True,
 ) -> RunResult:
     """Trains one model as the configs say and writes its files.
 
@@ -90,8 +95,10 @@ def train_run(
         datamodule,
         run.epochs,
         output_dir=directory,
+        logger=None if tensorboard else False,
         accelerator=run.accelerator,
         precision=run.precision,
+        progress_bar=progress_bar,
     )
     png = None
     if len(model_cfg.input_shape) == 3:

@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from autoencoders.checkpoint import AtomicCheckpointIO
@@ -42,6 +42,7 @@ def make_trainer(
     progress_bar: bool = True,
     detect_anomaly: bool = False,
     callbacks: Sequence[Callback] = (),
+    progress_refresh: int = 1,
     **trainer_kwargs: Any,
 ) -> L.Trainer:
     """A Trainer tuned for small models: no per-step overhead that the math does not need.
@@ -50,6 +51,10 @@ def make_trainer(
     without one, no checkpoint is written.
     """
     cbs: list[Callback] = list(callbacks)
+    if progress_bar:
+        # Redrawing the bar every step costs more than a small model's step,
+        # above all in a notebook, where each redraw is a message to the browser.
+        cbs.append(TQDMProgressBar(refresh_rate=progress_refresh))
     if checkpoint_dir is not None:
         cbs.append(
             ModelCheckpoint(
@@ -115,8 +120,9 @@ def fit(
     run_dir = Path(output_dir) if output_dir is not None else Path("runs")
     if logger is None:
         logger = TensorBoardLogger(str(run_dir), name="tensorboard", version="")
+    steps = _epoch_steps(datamodule)
     if "log_every_n_steps" not in trainer_kwargs:
-        trainer_kwargs["log_every_n_steps"] = _log_interval(datamodule)
+        trainer_kwargs["log_every_n_steps"] = max(1, min(50, steps or 50))
     trainer = make_trainer(
         epochs,
         checkpoint_dir=run_dir / "checkpoints",
@@ -125,6 +131,7 @@ def fit(
         precision=precision,
         progress_bar=progress_bar,
         detect_anomaly=detect_anomaly,
+        progress_refresh=max(1, (steps or 0) // 40),
         **trainer_kwargs,
     )
     start = time.perf_counter()
@@ -142,12 +149,12 @@ def fit(
     return TrainResult(checkpoint, log_dir, metrics, wall, trainer.current_epoch)
 
 
-def _log_interval(datamodule: L.LightningDataModule, most: int = 50) -> int:
-    """Steps between logged training points: 50, or fewer when an epoch is shorter."""
+def _epoch_steps(datamodule: L.LightningDataModule) -> int | None:
+    """Training batches per epoch, where the data module can tell."""
     try:
-        return max(1, min(most, len(datamodule.train_dataloader())))
+        return len(datamodule.train_dataloader())
     except (TypeError, NotImplementedError, AttributeError):
-        return most
+        return None
 
 
 def set_threads(threads: int | None) -> None:

@@ -1,42 +1,45 @@
-import gzip
-import hashlib
-import struct
-from pathlib import Path
+import functools
+import http.server
+import threading
 
-import numpy as np
 import pytest
-
-IDX_NAMES = {
-    "train-images-idx3-ubyte": (60, True),
-    "train-labels-idx1-ubyte": (60, False),
-    "t10k-images-idx3-ubyte": (20, True),
-    "t10k-labels-idx1-ubyte": (20, False),
-}
-
-
-def idx_payload(n: int, images: bool, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    array = rng.integers(0, 256, (n, 28, 28)) if images else rng.integers(0, 10, n)
-    array = array.astype(np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return header + array.tobytes()
-
-
-def write_idx_set(folder: Path, compress: bool = True) -> dict[str, str]:
-    """Writes a small MNIST-style set into ``folder``; returns md5 of each written file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sums = {}
-    for name, (n, images) in IDX_NAMES.items():
-        data = idx_payload(n, images)
-        target = folder / (name + ".gz" if compress else name)
-        target.write_bytes(gzip.compress(data, mtime=0) if compress else data)
-        sums[name] = hashlib.md5(target.read_bytes()).hexdigest()
-    return sums
 
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     """Every data test gets its own empty download cache."""
     monkeypatch.setenv("AUTOENCODERS_DATA", str(tmp_path / "cache"))
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from a folder and records every requested path on the server."""
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """An HTTP server on 127.0.0.1 (free port) serving ``tmp_path / "served"``.
+
+    Yields ``(base_url, served_folder, requests)``; the server is shut down afterwards.
+    """
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(CountingHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.requests = []
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", served, server.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,23 +1,10 @@
 import gzip
-import struct
 
 import numpy as np
 import pytest
+from idx_helpers import idx_bytes, write_idx
 
 from autoencoders.data import DataError, read_idx, read_idx_pair
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx(path, array, compress=True):
-    data = idx_bytes(array)
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -75,3 +62,47 @@ def test_count_mismatch_names_both_files(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_idx(tmp_path / "nothing")
+
+
+def test_raw_file_with_gz_name_is_read_as_raw(tmp_path):
+    images = np.arange(8, dtype=np.uint8).reshape(2, 2, 2)
+    path = write_idx(tmp_path / "misnamed.gz", images, compress=False)
+    np.testing.assert_array_equal(read_idx(path), images)
+
+
+def test_empty_file_is_not_idx(tmp_path):
+    path = tmp_path / "empty-idx"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty-idx: not an IDX file \(wrong magic number empty\)"):
+        read_idx(path)
+
+
+def test_truncated_header(tmp_path):
+    path = tmp_path / "hdr"
+    path.write_bytes(idx_bytes(np.zeros((2, 3, 3), dtype=np.uint8))[:9])
+    with pytest.raises(DataError, match="hdr: IDX header is truncated"):
+        read_idx(path)
+
+
+def test_trailing_bytes_are_rejected(tmp_path):
+    path = tmp_path / "long"
+    path.write_bytes(idx_bytes(np.zeros(3, dtype=np.uint8)) + b"\x00")
+    with pytest.raises(DataError, match=r"long: header says \(3,\) values \(11 bytes\).*12 bytes"):
+        read_idx(path)
+
+
+def test_pair_checks_dimensions(tmp_path):
+    imgs = write_idx(tmp_path / "flat-imgs", np.zeros((5, 4), dtype=np.uint8))
+    labels = write_idx(tmp_path / "labels", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"flat-imgs: expected images of shape \(N, H, W\)"):
+        read_idx_pair(imgs, labels)
+    imgs, labels_2d = write_idx(tmp_path / "imgs", np.zeros((5, 2, 2), dtype=np.uint8)), imgs
+    with pytest.raises(DataError, match=r"flat-imgs: expected labels of shape \(N,\)"):
+        read_idx_pair(imgs, labels_2d)
+
+
+def test_pair_gives_int64_labels(tmp_path):
+    imgs = write_idx(tmp_path / "imgs", np.zeros((3, 2, 2), dtype=np.uint8))
+    labels = write_idx(tmp_path / "labels", np.array([0, 9, 4], dtype=np.uint8))
+    x, y = read_idx_pair(imgs, labels)
+    assert x.dtype == np.uint8 and y.dtype == np.int64 and y.tolist() == [0, 9, 4]

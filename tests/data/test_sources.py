@@ -1,101 +1,20 @@
 import dataclasses
-import functools
-import http.server
-import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from idx_helpers import IDX_NAMES, write_idx, write_idx_set
 from PIL import Image
 
-from autoencoders.data import IDX_SOURCES, DataError, load_dataset
-from conftest import IDX_NAMES, write_idx_set
-
-
-class CountingHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        super().do_GET()
-
-
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving a small MNIST-format set, wired in as MNIST's mirror."""
-    served = tmp_path / "served"
-    sums = write_idx_set(served)
-    handler = functools.partial(CountingHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.requests = []
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    source = dataclasses.replace(
-        IDX_SOURCES["mnist"],
-        mirrors=(url,),
-        md5={
-            key: sums[name]
-            for key, name in zip(
-                ("train_images", "train_labels", "test_images", "test_labels"),
-                IDX_NAMES,
-                strict=True,
-            )
-        },
-    )
-    monkeypatch.setitem(IDX_SOURCES, "mnist", source)
-    yield server, served
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def test_download_caches_and_reuses(mirror, tmp_path):
-    server, _ = mirror
-    data = load_dataset("mnist", data_dir=tmp_path / "data")
-    assert data.train_x.shape == (60, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
-    assert len(server.requests) == 4
-    cached = sorted(p.name for p in (tmp_path / "data" / "MNIST" / "raw").iterdir())
-    assert cached == sorted(f"{n}.gz" for n in IDX_NAMES)
-    again = load_dataset("mnist", data_dir=tmp_path / "data")
-    assert len(server.requests) == 4, "a cached data set must not be downloaded again"
-    assert torch.equal(again.train_x, data.train_x)
-
-
-def test_corrupt_download_is_rejected_and_removed(mirror, tmp_path):
-    _, served = mirror
-    victim = served / "train-labels-idx1-ubyte.gz"
-    victim.write_bytes(victim.read_bytes()[:-3] + b"xyz")
-    with pytest.raises(DataError, match=r"checksum mismatch for http://127.0.0.1:\d+/train-labels"):
-        load_dataset("mnist", data_dir=tmp_path / "data")
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    assert not (raw / "train-labels-idx1-ubyte.gz").exists()
-    assert not [p for p in raw.iterdir() if p.name.endswith(".part")]
-
-
-def test_no_network_lists_where_it_looked(tmp_path, monkeypatch):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dead = dataclasses.replace(IDX_SOURCES["kmnist"], mirrors=(f"http://127.0.0.1:{port}/",))
-    monkeypatch.setitem(IDX_SOURCES, "kmnist", dead)
-    with pytest.raises(DataError) as info:
-        load_dataset("kmnist", data_dir=tmp_path / "mine")
-    message = str(info.value)
-    assert "kmnist is not on this machine and could not be downloaded" in message
-    assert str(tmp_path / "mine" / "KMNIST" / "raw") in message
-    assert "--data-dir" in message and "Traceback" not in message
-
-
-def test_download_off_says_so(tmp_path):
-    with pytest.raises(DataError, match="downloading is switched off"):
-        load_dataset("mnist", data_dir=tmp_path, download=False)
+from autoencoders.data import (
+    DATASETS,
+    IDX_SOURCES,
+    ArrayDataset,
+    DataError,
+    cache_dir,
+    load_dataset,
+)
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "plain", "raw-files"])
@@ -110,6 +29,59 @@ def test_local_copies_found_without_download(tmp_path, layout):
     assert data.train_x.shape == (60, 1, 28, 28) and data.train_x.dtype == torch.uint8
 
 
+def test_torchvision_layout_wins_over_the_plain_folder(tmp_path):
+    write_idx_set(tmp_path / "MNIST" / "raw")
+    for name, (n, images) in IDX_NAMES.items():  # a plain copy of all-zero images
+        write_idx(tmp_path / name, np.zeros((n, 28, 28) if images else n, dtype=np.uint8))
+    assert load_dataset(tmp_path, download=False).train_x.max() == 0
+    data = load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert data.train_x.max() > 0, "the torchvision copy (random pixels) must be used"
+
+
+def test_local_copy_in_the_cache_is_found(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOENCODERS_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "autoencoders"
+    write_idx_set(tmp_path / "xdg" / "autoencoders" / "KMNIST" / "raw")
+    assert len(load_dataset("kmnist", download=False).train_x) == 60
+
+
+def test_a_local_set_of_the_wrong_image_size_is_refused(tmp_path):
+    folder = tmp_path / "mnist"
+    write_idx_set(folder)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((20, 8, 8), dtype=np.uint8))
+    write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((60, 8, 8), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds 8x8 images, but mnist"):
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+
+
+def test_system_folder_is_trusted_but_its_counts_are_checked(tmp_path, monkeypatch):
+    write_idx_set(tmp_path / "usr-share")
+    source = dataclasses.replace(IDX_SOURCES["mnist"], system_dirs=(str(tmp_path / "usr-share"),))
+    monkeypatch.setitem(IDX_SOURCES, "mnist", source)
+    with pytest.raises(DataError, match="hold 60 and 20 images, but mnist has 60,000 and 10,000"):
+        load_dataset("mnist", download=False)
+    monkeypatch.setitem(
+        IDX_SOURCES, "mnist", dataclasses.replace(source, train_count=60, test_count=20)
+    )
+    assert load_dataset("mnist", download=False).test_x.shape == (20, 1, 28, 28)
+
+
+def test_datasets_registry_describes_and_loads():
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "kmnist", "digits"}
+    assert all(info.description for info in DATASETS.values())
+    digits = DATASETS["digits"].load(None, False)
+    assert isinstance(digits, ArrayDataset) and digits.is_image
+    assert digits.sample_shape == (1, 8, 8) and digits.train_x.max() == 16
+
+
+def test_folder_with_some_idx_files_says_which_are_missing(tmp_path):
+    write_idx_set(tmp_path / "part")
+    (tmp_path / "part" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"holds .* but not t10k-labels-idx1-ubyte"):
+        load_dataset(tmp_path / "part")
+
+
 def test_folder_of_idx_files_as_a_path(tmp_path):
     write_idx_set(tmp_path / "mine")
     data = load_dataset(tmp_path / "mine")
@@ -117,8 +89,11 @@ def test_folder_of_idx_files_as_a_path(tmp_path):
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(DataError, match="unknown data set 'cifar': choose one of digits, mnist"):
+    with pytest.raises(DataError) as info:
         load_dataset("cifar")
+    message = str(info.value)
+    assert "unknown data set 'cifar': choose one of digits, mnist, fashion-mnist, kmnist" in message
+    assert ".npy/.npz" in message and ".csv/.parquet" in message and "IDX" in message
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
@@ -187,6 +162,22 @@ def test_table_with_text_column_names_it(tmp_path):
     )
     with pytest.raises(DataError, match="column 'colour' is not numeric"):
         load_dataset(tmp_path / "t.csv")
+
+
+def test_table_with_named_classes(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(10.0), "label": ["dog", "cat"] * 5})
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    data = load_dataset(tmp_path / "named.csv")
+    assert data.classes == ("cat", "dog")
+    labels = torch.cat([data.train_y, data.test_y])
+    features = torch.cat([data.train_x, data.test_x])[:, 0]
+    assert torch.equal(labels, (features.long() % 2 == 0).long())
+
+
+def test_npy_is_loaded_without_pickle(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"obj\.npy: cannot read it without unpickling"):
+        load_dataset(tmp_path / "obj.npy")
 
 
 def test_image_folder(tmp_path):

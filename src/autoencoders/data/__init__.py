@@ -16,15 +16,23 @@ from autoencoders.data.datamodule import (
     KMNISTDataModule,
     MNISTDataModule,
 )
-from autoencoders.data.download import fetch
+from autoencoders.data.download import fetch, file_checksum
 from autoencoders.data.errors import DataError
 from autoencoders.data.idx import read_idx, read_idx_pair
 from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
-from autoencoders.data.sources import DATASETS, IDX_SOURCES, ArrayDataset, cache_dir, load_dataset
+from autoencoders.data.sources import (
+    DATASETS,
+    IDX_SOURCES,
+    USER_DATA_HELP,
+    ArrayDataset,
+    cache_dir,
+    load_dataset,
+)
 
 __all__ = [
     "DATASETS",
     "IDX_SOURCES",
+    "USER_DATA_HELP",
     "ArrayDataModule",
     "ArrayDataset",
     "DataError",
@@ -36,6 +44,7 @@ __all__ = [
     "TensorImageDataset",
     "cache_dir",
     "fetch",
+    "file_checksum",
     "load_dataset",
     "read_idx",
     "read_idx_pair",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -12,12 +13,17 @@ from autoencoders.data.errors import DataError
 from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
 from autoencoders.data.sources import ArrayDataset, load_dataset
 
+log = logging.getLogger(__name__)
+
 
 class ArrayDataModule(L.LightningDataModule):
     """Train/validation/test splits of a whole data set kept in memory.
 
     The data is loaded once, padded once (images, ``pad_to``), and batched by
-    indexing; values become float in [0, 1] per batch.
+    indexing; values become float in [0, 1] per batch. The train/validation
+    split is a permutation seeded with ``seed``, so it is the same on every run.
+    Under a Lightning trainer with several processes, each loader gives every
+    rank its own disjoint share (``trainer.global_rank`` of ``trainer.world_size``).
 
     Args:
         dataset: a data set name or path (see :func:`load_dataset`), or an ``ArrayDataset``.
@@ -112,6 +118,12 @@ class ArrayDataModule(L.LightningDataModule):
         train_idx, val_idx = order[n_val:], order[:n_val]
         train_idx, val_idx = self._filter(train_idx, data), self._filter(val_idx, data)
         if self.train_size is not None:
+            if self.train_size > len(train_idx):
+                log.warning(
+                    "train_size=%d but only %d training samples are left; using all of them",
+                    self.train_size,
+                    len(train_idx),
+                )
             train_idx = train_idx[: self.train_size]
         if len(train_idx) == 0:
             raise DataError(f"{data.name}: no training samples left after the class filter")
@@ -184,10 +196,10 @@ class ArrayDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------ loaders
     def _rank(self) -> tuple[int, int]:
-        trainer = self._trainer if hasattr(self, "_trainer") else None
+        trainer = getattr(self, "trainer", None)
         if trainer is None:
             return 0, 1
-        return trainer.global_rank, trainer.world_size
+        return int(trainer.global_rank), int(trainer.world_size)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> TensorBatchLoader:
         rank, world = self._rank()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import tempfile
@@ -15,36 +16,82 @@ from autoencoders.data.errors import DataError
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_S = 20.0
+#: seconds to wait for a connection or for the next block of data
+TIMEOUT_S = 10.0
 CHUNK = 1 << 20
+#: length of a hex digest -> the hash that makes it
+_ALGORITHMS = {32: "md5", 64: "sha256"}
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+def _algorithm(checksum: str) -> str:
+    try:
+        return _ALGORITHMS[len(checksum)]
+    except KeyError:
+        raise ValueError(
+            f"checksum {checksum!r} is neither an md5 (32 hex digits) nor a sha256 (64)"
+        ) from None
+
+
+def file_checksum(path: str | Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file's bytes, read in blocks.
+
+    Args:
+        path: the file.
+        algorithm: a :mod:`hashlib` name, e.g. ``"md5"`` or ``"sha256"``.
+
+    Returns:
+        The lower-case hex digest.
+    """
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
+def file_md5(path: str | Path) -> str:
+    """The md5 hex digest of a file (the checksum MNIST-style data sets publish)."""
+    return file_checksum(path, "md5")
+
+
 def fetch(
     filename: str,
     mirrors: Sequence[str],
-    dest_dir: Path,
-    md5: str | None,
+    dest_dir: str | Path,
+    checksum: str | None,
     timeout: float = TIMEOUT_S,
 ) -> Path:
     """Downloads ``filename`` from the first mirror that serves it into ``dest_dir``.
 
-    The file is written to a temporary name and renamed only once its checksum
-    matches, so ``dest_dir`` never holds a partial or corrupt file.
+    A file already in ``dest_dir`` whose checksum matches is reused without any
+    request. A download is written to a temporary file in ``dest_dir`` and
+    renamed (``os.replace``) only once its checksum matches, so ``dest_dir``
+    never holds a partial or corrupt file.
+
+    Args:
+        filename: the file's name, appended to each mirror's base URL.
+        mirrors: base URLs, tried in order until one answers.
+        dest_dir: folder the file is saved in (created if missing).
+        checksum: expected md5 (32 hex digits) or sha256 (64) of the file's
+            bytes; ``None`` skips the check.
+        timeout: seconds to wait for a connection or for data.
+
+    Returns:
+        The path of the verified file.
 
     Raises:
-        DataError: if every mirror fails (network) or a download's checksum is
-            wrong (the bad file is deleted).
+        DataError: if every mirror fails (naming each URL and why), or a
+            download's checksum is wrong (expected and got; the bad file is deleted).
     """
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = Path(dest_dir)
     target = dest_dir / filename
+    algorithm = _algorithm(checksum) if checksum is not None else "md5"
+    if target.is_file():
+        if checksum is None or file_checksum(target, algorithm) == checksum.lower():
+            log.debug("reusing %s", target)
+            return target
+        log.warning("%s does not match its %s checksum; downloading it again", target, algorithm)
+    dest_dir.mkdir(parents=True, exist_ok=True)
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
@@ -55,15 +102,20 @@ def fetch(
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 for block in iter(lambda r=resp: r.read(CHUNK), b""):
                     out.write(block)
-            if md5 is not None and (got := file_md5(tmp)) != md5:
-                raise DataError(
-                    f"checksum mismatch for {url}: expected md5 {md5}, got {got}; the corrupt "
-                    "download was deleted, try again or copy the file by hand"
-                )
+            if checksum is not None:
+                got = file_checksum(tmp, algorithm)
+                if got != checksum.lower():
+                    raise DataError(
+                        f"checksum mismatch for {url}: expected {algorithm} {checksum}, got "
+                        f"{got}; the corrupt download was deleted. Try again later, or copy "
+                        "the file by hand"
+                    )
             os.replace(tmp, target)
             return target
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
-            failures.append(f"{url}: {getattr(err, 'reason', err)}")
+        except urllib.error.HTTPError as err:
+            failures.append(f"{url}: HTTP {err.code} {err.reason}")
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
         finally:
             tmp.unlink(missing_ok=True)
-    raise DataError("could not download " + filename + ":\n  " + "\n  ".join(failures))
+    raise DataError(f"could not download {filename}:\n  " + "\n  ".join(failures))

@@ -36,8 +36,11 @@ class TensorBatchLoader:
     """Iterates over ``(x, y)`` batches of a :class:`TensorImageDataset` by indexing.
 
     Each epoch draws a new permutation from a generator seeded with
-    ``seed + epoch``, so runs are reproducible and epochs differ. With
-    ``world_size > 1`` each rank takes a disjoint, equally long share.
+    ``seed + epoch``, so runs are reproducible and epochs differ. The epoch
+    counts up by one per iteration, and :meth:`set_epoch` (which Lightning
+    calls at the start of each epoch) sets it. With ``world_size > 1`` every
+    rank draws the same permutation and takes its own disjoint, equally long
+    share of it (a remainder of fewer than ``world_size`` samples is left out).
 
     Args:
         dataset: the samples.
@@ -61,6 +64,10 @@ class TensorBatchLoader:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(
+                f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
+            )
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -69,6 +76,18 @@ class TensorBatchLoader:
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+
+    #: Lightning reads ``batch_sampler`` and ``sampler`` to find ``set_epoch``.
+    batch_sampler = None
+
+    @property
+    def sampler(self) -> TensorBatchLoader:
+        """This loader itself, so that Lightning's ``sampler.set_epoch`` call reaches it."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        """Makes the next iteration use the permutation of ``epoch`` (e.g. after resuming)."""
+        self.epoch = int(epoch)
 
     def _share(self) -> int:
         return len(self.dataset) // self.world_size if self.world_size > 1 else len(self.dataset)

@@ -62,7 +62,21 @@ class ArrayDataset:
 
 @dataclass(frozen=True)
 class IdxSource:
-    """A named IDX data set: the folder name torchvision uses, mirrors and md5 checksums."""
+    """A named IDX data set and where to find it.
+
+    Attributes:
+        description: one line for listings.
+        folder: the folder name torchvision uses (``<root>/<folder>/raw``).
+        mirrors: base URLs the ``.gz`` files are downloaded from.
+        md5: checksum (md5 or sha256) of each downloaded ``.gz`` file, by key of ``IDX_FILES``.
+        classes: class names, by label.
+        system_dirs: folders where a system package installs the files (trusted:
+            not checksummed, since packagers recompress them, but their shapes
+            must match ``train_count``, ``test_count`` and ``image_size``).
+        train_count: number of training images of the real data set.
+        test_count: number of test images of the real data set.
+        image_size: height and width of every image.
+    """
 
     description: str
     folder: str
@@ -70,6 +84,9 @@ class IdxSource:
     md5: dict[str, str]
     classes: tuple[str, ...] | None = None
     system_dirs: tuple[str, ...] = ()
+    train_count: int = 60_000
+    test_count: int = 10_000
+    image_size: tuple[int, int] = (28, 28)
 
 
 @dataclass(frozen=True)
@@ -148,21 +165,32 @@ def _find_idx_folder(folder: Path) -> dict[str, Path] | None:
 
 
 def _candidate_folders(name: str, source: IdxSource, data_dir: Path | None) -> list[Path]:
-    roots = ([data_dir] if data_dir is not None else []) + [cache_dir()]
+    """Folders that may hold the IDX files of ``name``, in the order they are searched.
+
+    Under ``data_dir``: torchvision's ``<root>/<Folder>/raw``, the folder itself,
+    and ``<root>/<name>``; then the same under the cache, except the cache folder
+    itself (shared by all data sets, so files there would be ambiguous); then
+    system folders.
+    """
     folders = []
-    for root in roots:
-        folders += [root / source.folder / "raw", root / name, root]
+    if data_dir is not None:
+        folders += [data_dir / source.folder / "raw", data_dir, data_dir / name]
+    cache = cache_dir()
+    folders += [cache / source.folder / "raw", cache / name]
     return folders + [Path(d) for d in source.system_dirs]
 
 
 def _load_idx_named(name: str, data_dir: Path | None, download: bool) -> ArrayDataset:
     source = IDX_SOURCES[name]
     searched = _candidate_folders(name, source, data_dir)
+    system = {Path(d) for d in source.system_dirs}
     for folder in searched:
         files = _find_idx_folder(folder)
         if files is not None:
             log.debug("using %s files in %s", name, folder)
-            return _idx_dataset(name, files, source.classes)
+            data = _idx_dataset(name, files, source.classes)
+            _check_shapes(data, source, files, full=folder in system)
+            return data
     if not download:
         raise _missing(name, searched, "downloading is switched off")
     target = (data_dir or cache_dir()) / source.folder / "raw"
@@ -173,7 +201,28 @@ def _load_idx_named(name: str, data_dir: Path | None, download: bool) -> ArrayDa
         }
     except DataError as err:
         raise _missing(name, searched, str(err)) from None
-    return _idx_dataset(name, files, source.classes)
+    data = _idx_dataset(name, files, source.classes)
+    _check_shapes(data, source, files, full=False)
+    return data
+
+
+def _check_shapes(
+    data: ArrayDataset, source: IdxSource, files: dict[str, Path], full: bool
+) -> None:
+    """Checks the image size of a named data set and, if ``full``, its sample counts."""
+    if data.sample_shape[1:] != source.image_size:
+        raise DataError(
+            f"{files['train_images']} holds {data.sample_shape[1]}x{data.sample_shape[2]} "
+            f"images, but {data.name} has {source.image_size[0]}x{source.image_size[1]}: "
+            "these are not its files; move them away or pass them as a path instead"
+        )
+    counts = (len(data.train_x), len(data.test_x))
+    if full and counts != (source.train_count, source.test_count):
+        raise DataError(
+            f"{files['train_images']} and {files['test_images']} hold {counts[0]:,} and "
+            f"{counts[1]:,} images, but {data.name} has {source.train_count:,} and "
+            f"{source.test_count:,}; reinstall the package that provides them"
+        )
 
 
 def _missing(name: str, searched: list[Path], why: str) -> DataError:
@@ -209,7 +258,12 @@ def _idx_dataset(
 
 
 def _load_digits(data_dir: Path | None, download: bool) -> ArrayDataset:
-    """scikit-learn's bundled 8x8 digits (values 0..16), split 1,497 train / 300 test (seed 42)."""
+    """scikit-learn's bundled 8x8 digits: 1,797 images of values 0..16, stored as uint8.
+
+    The data set has no official test split, so a seeded permutation (seed 42)
+    holds out 300 images as test and leaves 1,497 for training; the split is
+    the same on every call and every machine.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -302,16 +356,31 @@ def _load_table(path: Path) -> ArrayDataset:
         raise DataError(
             f"{path}: reading tables needs pandas: pip install pandas pyarrow"
         ) from None
-    table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    y = table.pop("label").to_numpy() if "label" in table.columns else None
+    try:
+        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as err:
+        raise DataError(f"{path}: cannot read this table ({err})") from None
+    y, classes = None, None
+    if "label" in table.columns:
+        labels = table.pop("label")
+        if labels.isna().any():
+            raise DataError(f"{path}: the 'label' column has empty cells; fill or drop those rows")
+        if pd.api.types.is_integer_dtype(labels):
+            y = labels.to_numpy()
+        else:  # class names (or float codes): number them in sorted order
+            names = sorted(labels.astype(str).unique())
+            classes = tuple(names)
+            y = labels.astype(str).map({n: i for i, n in enumerate(names)}).to_numpy()
     for column in table.columns:
         if not pd.api.types.is_numeric_dtype(table[column]):
             raise DataError(
                 f"{path}: column {column!r} is not numeric; drop it, or name it 'label' if it "
                 "holds the class"
             )
+    if table.shape[1] == 0:
+        raise DataError(f"{path}: no feature columns besides 'label'")
     x = torch.tensor(table.to_numpy(dtype=np.float32))
-    return _split_off_test(path.stem, x, _labels(y, len(x), path), 1.0)
+    return _split_off_test(path.stem, x, _labels(y, len(x), path), 1.0, classes)
 
 
 def _load_image_folder(path: Path) -> ArrayDataset:
@@ -346,6 +415,17 @@ def _load_path(path: Path, kind: str) -> ArrayDataset:
         files = _find_idx_folder(path)
         if files is not None:
             return _idx_dataset(path.name, files, None)
+        present = [
+            stem
+            for stem in IDX_FILES.values()
+            if (path / stem).is_file() or (path / f"{stem}.gz").is_file()
+        ]
+        if present:
+            missing = [s for s in IDX_FILES.values() if s not in present]
+            raise DataError(
+                f"{path}: holds {', '.join(present)} but not {', '.join(missing)} "
+                "(raw or .gz); copy in all four IDX files"
+            )
         if any(d.is_dir() for d in path.iterdir()):
             return _load_image_folder(path)
         raise DataError(f"{path}: the folder holds no data; expected {USER_DATA_HELP}")
@@ -358,7 +438,10 @@ def _load_path(path: Path, kind: str) -> ArrayDataset:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("1,797 8x8 digits bundled with scikit-learn (offline)", _load_digits),
+    "digits": DatasetInfo(
+        "1,797 8x8 digits bundled with scikit-learn (offline), split 1,497 train / 300 test",
+        _load_digits,
+    ),
     **{
         name: DatasetInfo(source.description, lambda d, dl, n=name: _load_idx_named(n, d, dl))
         for name, source in IDX_SOURCES.items()

@@ -20,14 +20,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoencoders.config import (
+    BetaVAEConfig,
+    ContractiveConfig,
+    ConvConfig,
     DeepConfig,
     DenoisingConfig,
+    LooseBetaVAEConfig,
     ModelConfig,
+    SequenceConfig,
     SimpleConfig,
     SparseConfig,
+    StackedConfig,
+    VAEConfig,
+    VQConfig,
     config_from_dict,
 )
 from autoencoders.models.architectures import ARCHITECTURES, build_backbone
+from autoencoders.models.stacked import StackedAutoEncoder
 from autoencoders.module import AutoEncoder
 
 
@@ -44,6 +53,18 @@ VARIANTS: dict[str, Variant] = {
     "deep": Variant(DeepConfig, "deep fully connected encoder and decoder (BatchNorm, ReLU)"),
     "denoising": Variant(DenoisingConfig, "deep autoencoder trained to undo salt-and-pepper noise"),
     "sparse": Variant(SparseConfig, "deep autoencoder with a sparsity penalty on a sigmoid code"),
+    "conv": Variant(ConvConfig, "convolutional encoder and transposed-convolution decoder"),
+    "vae": Variant(VAEConfig, "variational autoencoder: Gaussian code, KL to N(0, I), can sample"),
+    "beta-vae": Variant(BetaVAEConfig, "beta-VAE with beta=2: smoother code, blurrier images"),
+    "beta-vae-loose": Variant(
+        LooseBetaVAEConfig, "beta-VAE with beta=0.5: sharper images, less regular code"
+    ),
+    "vq": Variant(VQConfig, "vector-quantised code: groups snap to a learned 512-entry codebook"),
+    "contractive": Variant(
+        ContractiveConfig, "deep autoencoder penalising the encoder Jacobian's norm"
+    ),
+    "stacked": Variant(StackedConfig, "deep autoencoder pre-trained layer by layer, then tuned"),
+    "sequence": Variant(SequenceConfig, "1-D signal autoencoder (strided conv1d, or lstm)"),
 }
 
 
@@ -79,4 +100,12 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> AutoEncoder:
     return module_cls(encoder, bottleneck, decoder, **cfg.module_kwargs())
 
 
-__all__ = ["ARCHITECTURES", "VARIANTS", "Variant", "build_model", "make_config", "variant"]
+__all__ = [
+    "ARCHITECTURES",
+    "VARIANTS",
+    "StackedAutoEncoder",
+    "Variant",
+    "build_model",
+    "make_config",
+    "variant",
+]

@@ -6,8 +6,20 @@ from collections.abc import Callable
 
 from autoencoders.config import ModelConfig
 from autoencoders.nn.component import Component
-from autoencoders.nn.decoders import LinearDecoder, MLPDecoder
-from autoencoders.nn.encoders import LinearEncoder, MLPEncoder
+from autoencoders.nn.decoders import (
+    Conv1dDecoder,
+    ConvDecoder,
+    LinearDecoder,
+    LSTMDecoder,
+    MLPDecoder,
+)
+from autoencoders.nn.encoders import (
+    Conv1dEncoder,
+    ConvEncoder,
+    LinearEncoder,
+    LSTMEncoder,
+    MLPEncoder,
+)
 
 #: (config, encoder output size) -> (encoder, decoder)
 BackboneBuilder = Callable[[ModelConfig, int], tuple[Component, Component]]
@@ -27,9 +39,38 @@ def _mlp(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
     )
 
 
+def _conv(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+    return (
+        ConvEncoder(cfg.input_shape, cfg.channels, h_dim),
+        ConvDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
+    )
+
+
+def _conv1d(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+    return (
+        Conv1dEncoder(cfg.input_shape, cfg.channels, h_dim),
+        Conv1dDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
+    )
+
+
+#: LSTM width of configs that have no ``hidden_size`` field
+DEFAULT_LSTM_HIDDEN = 64
+
+
+def _lstm(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+    hidden = int(getattr(cfg, "hidden_size", DEFAULT_LSTM_HIDDEN))
+    return (
+        LSTMEncoder(cfg.input_shape, hidden, h_dim),
+        LSTMDecoder(cfg.latent_dim, hidden, cfg.input_shape, cfg.output_activation),
+    )
+
+
 ARCHITECTURES: dict[str, BackboneBuilder] = {
     "linear": _linear,
     "mlp": _mlp,
+    "conv": _conv,
+    "conv1d": _conv1d,
+    "lstm": _lstm,
 }
 
 

@@ -8,13 +8,21 @@ stable and cheaper than a sigmoid followed by a clamped log.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from autoencoders.nn.component import Component
-from autoencoders.nn.layers import as_shape, mlp_stack, num_features, shrinking_widths
+from autoencoders.nn.layers import (
+    as_shape,
+    check_halvable,
+    conv_block,
+    mlp_stack,
+    num_features,
+    shrinking_widths,
+)
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 
@@ -85,3 +93,134 @@ class MLPDecoder(Decoder):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.layers(z).view(-1, *self.output_shape)
+
+
+class _StridedConvDecoder(Decoder):
+    """Shared body of the 1-D and 2-D transposed-convolution decoders."""
+
+    dims: int = 2
+
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: Sequence[int],
+        output_shape: Sequence[int],
+        output_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(output_activation)
+        self.output_shape = as_shape(output_shape, "output_shape")
+        if len(self.output_shape) != self.dims + 1:
+            layout = "(C, H, W)" if self.dims == 2 else "(C, L)"
+            raise ValueError(
+                f"{type(self).__name__} needs output_shape {layout}, got {self.output_shape}"
+            )
+        self.latent_dim = int(latent_dim)
+        self.channels = [int(c) for c in channels]
+        check_halvable(
+            self.output_shape[1:], len(self.channels), type(self).__name__, self.output_shape
+        )
+        factor = 2 ** len(self.channels)
+        self.feature_shape = (self.channels[-1], *(s // factor for s in self.output_shape[1:]))
+        self.head = nn.Linear(self.latent_dim, num_features(self.feature_shape))
+        widths = self.channels[::-1]
+        blocks: list[nn.Module] = [
+            conv_block(a, b, self.dims, transpose=True) for a, b in itertools.pairwise(widths)
+        ]
+        last = nn.ConvTranspose2d if self.dims == 2 else nn.ConvTranspose1d
+        blocks.append(last(widths[-1], self.output_shape[0], 4, stride=2, padding=1))
+        self.deconvs = nn.Sequential(*blocks)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconvs(self.head(z).unflatten(1, self.feature_shape))
+
+
+class ConvDecoder(_StridedConvDecoder):
+    """The mirror of :class:`~autoencoders.nn.encoders.ConvEncoder`.
+
+    A linear layer makes the smallest feature map, then 4x4 stride-2 transposed
+    convolutions (``ConvTranspose2d -> BatchNorm2d -> ReLU``) double it back to
+    exactly ``output_shape``; the last one outputs the image's channels.
+
+    Args:
+        latent_dim: size of the code.
+        channels: the encoder's channels (used in reverse order).
+        output_shape: ``(C, H, W)``; ``H`` and ``W`` divisible by ``2 ** len(channels)``.
+        output_activation: ``"sigmoid"`` or ``"identity"``.
+
+    Shape:
+        ``(B, latent_dim) -> (B, C, H, W)``
+    """
+
+    dims = 2
+
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: Sequence[int],
+        output_shape: Sequence[int],
+        output_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(latent_dim, channels, output_shape, output_activation)
+
+
+class Conv1dDecoder(_StridedConvDecoder):
+    """The mirror of :class:`~autoencoders.nn.encoders.Conv1dEncoder`.
+
+    Args:
+        latent_dim: size of the code.
+        channels: the encoder's channels (used in reverse order).
+        output_shape: ``(C, L)``; ``L`` divisible by ``2 ** len(channels)``.
+        output_activation: ``"sigmoid"`` or ``"identity"``.
+
+    Shape:
+        ``(B, latent_dim) -> (B, C, L)``
+    """
+
+    dims = 1
+
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: Sequence[int],
+        output_shape: Sequence[int],
+        output_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(latent_dim, channels, output_shape, output_activation)
+
+
+class LSTMDecoder(Decoder):
+    """Repeats the code at every time step, runs an LSTM, and maps each step to the output.
+
+    Args:
+        latent_dim: size of the code.
+        hidden_size: units of the LSTM.
+        output_shape: ``(C, L)`` of one signal.
+        output_activation: ``"sigmoid"`` or ``"identity"``.
+        num_layers: stacked LSTM layers.
+
+    Shape:
+        ``(B, latent_dim) -> (B, C, L)``
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden_size: int,
+        output_shape: Sequence[int],
+        output_activation: str = "sigmoid",
+        num_layers: int = 1,
+    ) -> None:
+        super().__init__(output_activation)
+        self.output_shape = as_shape(output_shape, "output_shape")
+        if len(self.output_shape) != 2:
+            raise ValueError(f"LSTMDecoder needs output_shape (C, L), got {self.output_shape}")
+        self.latent_dim = int(latent_dim)
+        self.lstm = nn.LSTM(
+            self.latent_dim, int(hidden_size), num_layers=int(num_layers), batch_first=True
+        )
+        self.head = nn.Linear(int(hidden_size), self.output_shape[0])
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        steps = z.unsqueeze(1).expand(-1, self.output_shape[1], -1)
+        out, _ = self.lstm(steps)
+        return self.head(out).transpose(1, 2)

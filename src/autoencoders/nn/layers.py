@@ -63,3 +63,55 @@ def mlp_stack(widths: Sequence[int]) -> nn.Sequential:
     ]
     blocks.append(nn.Linear(widths[-2], widths[-1]))
     return nn.Sequential(*blocks)
+
+
+def check_halvable(
+    spatial: Sequence[int], num_layers: int, what: str, shape: Sequence[int]
+) -> None:
+    """Checks that every spatial size survives ``num_layers`` exact halvings.
+
+    Args:
+        spatial: the spatial sizes, e.g. ``(H, W)`` or ``(L,)``.
+        num_layers: number of stride-2 layers.
+        what: the module's name, for the message.
+        shape: the whole sample shape, for the message.
+
+    Raises:
+        ValueError: naming the shape and saying how to fix it (pad, or fewer layers).
+    """
+    if num_layers < 1:
+        raise ValueError(f"{what} needs at least one entry in channels, got {num_layers}")
+    factor = 2**num_layers
+    if all(s % factor == 0 for s in spatial):
+        return
+    most = min((s & -s).bit_length() - 1 for s in spatial)
+    sizes = "x".join(str(s) for s in spatial)
+    padded = "x".join(str(-(-s // factor) * factor) for s in spatial)
+    advice = f"or use at most {most} stride-2 layers (fewer channels)" if most else ""
+    raise ValueError(
+        f"{what} with {num_layers} stride-2 layers needs sizes divisible by {factor}, but the "
+        f"input shape {tuple(shape)} has {sizes}: pad the input (e.g. {sizes} to {padded}, "
+        f"like 28x28 to 32x32 with pad_to=32) {advice}".rstrip()
+    )
+
+
+def conv_block(
+    in_channels: int, out_channels: int, dims: int, *, transpose: bool = False
+) -> nn.Sequential:
+    """A stride-2 convolution that halves (or, transposed, doubles) each spatial size.
+
+    ``Conv -> BatchNorm -> ReLU`` in ``dims`` (1 or 2) spatial dimensions: a 3x3
+    convolution with padding 1, or a 4x4 transposed convolution with padding 1.
+    """
+    if dims == 2:
+        conv = nn.ConvTranspose2d if transpose else nn.Conv2d
+        norm: type[nn.Module] = nn.BatchNorm2d
+    else:
+        conv = nn.ConvTranspose1d if transpose else nn.Conv1d
+        norm = nn.BatchNorm1d
+    kernel = 4 if transpose else 3
+    return nn.Sequential(
+        conv(in_channels, out_channels, kernel, stride=2, padding=1, bias=False),
+        norm(out_channels),
+        nn.ReLU(inplace=True),
+    )

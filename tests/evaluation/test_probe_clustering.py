@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoencoders import evaluation as ev
+from autoencoders.evaluation.probe import stratified_subset
+
+
+def test_probe_separable_blobs_near_perfect(blobs):
+    z, y = blobs
+    out = ev.linear_probe(z[:1000], y[:1000], z[1000:], y[1000:], n_labels=200)
+    assert out["accuracy"] > 0.98
+    assert out["n_labels"] == 200
+    assert out["probe"] == "logistic-regression"
+
+
+def test_probe_shuffled_labels_near_chance(blobs, rng):
+    z, y = blobs
+    y_shuffled = rng.permutation(y)
+    out = ev.linear_probe(z[:1000], y_shuffled[:1000], z[1000:], y_shuffled[1000:], n_labels=550)
+    assert out["accuracy"] < 0.35
+
+
+def test_probe_caps_labels_at_training_size(blobs):
+    z, y = blobs
+    out = ev.linear_probe(z[:100], y[:100], z[100:], y[100:], n_labels=550)
+    assert out["n_labels"] == 100
+
+
+def test_stratified_subset_is_seeded_and_proportional():
+    y = np.repeat(np.arange(4), [100, 200, 300, 400])
+    a = stratified_subset(y, 100, random_state=3)
+    assert np.array_equal(a, stratified_subset(y, 100, random_state=3))
+    assert not np.array_equal(a, stratified_subset(y, 100, random_state=4))
+    assert len(np.unique(a)) == 100
+    np.testing.assert_array_equal(np.bincount(y[a]), [10, 20, 30, 40])
+
+
+def test_clustering_recovers_separated_blobs(blobs):
+    z, y = blobs
+    out = ev.cluster_scores(z, y, n_clusters=10)
+    assert set(out) == {"kmeans", "dbscan", "meanshift"}
+    for method, scores in out.items():
+        assert scores["nmi"] > 0.9, method
+        assert scores["n_samples"] == len(z)
+        assert set(scores) == {"nmi", "ari", "n_clusters_found", "n_samples"}
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_dbscan_works_at_any_scale(blobs, scale):
+    z, y = blobs
+    out = ev.cluster_scores(z * scale, y, methods=("dbscan",))
+    assert out["dbscan"]["nmi"] > 0.9
+    assert out["dbscan"]["n_clusters_found"] == 10
+
+
+def test_clustering_subsamples_deterministically(blobs):
+    z, y = blobs
+    a = ev.cluster_scores(z, y, methods=("dbscan", "meanshift"), max_samples=500, random_state=1)
+    b = ev.cluster_scores(z, y, methods=("dbscan", "meanshift"), max_samples=500, random_state=1)
+    assert a == b
+    assert a["dbscan"]["n_samples"] == 500
+
+
+def test_clustering_rejects_unknown_method(blobs):
+    z, y = blobs
+    with pytest.raises(ValueError, match="spectral"):
+        ev.cluster_scores(z, y, methods=("spectral",))

@@ -1,0 +1,81 @@
+"""The 2-D and 1-D convolutional encoders/decoders and the LSTM pair."""
+
+import pytest
+import torch
+
+from autoencoders.nn.component import build_component
+from autoencoders.nn.decoders import Conv1dDecoder, ConvDecoder, LSTMDecoder
+from autoencoders.nn.encoders import Conv1dEncoder, ConvEncoder, LSTMEncoder
+
+CHANNELS = (32, 64, 128)
+
+
+@pytest.mark.parametrize("shape", [(1, 32, 32), (1, 8, 8), (3, 16, 24)])
+def test_conv_pair_restores_the_exact_input_shape(shape):
+    torch.manual_seed(0)
+    enc = ConvEncoder(shape, CHANNELS, 10)
+    dec = ConvDecoder(10, CHANNELS, shape)
+    x = torch.rand(4, *shape)
+    h = enc(x)
+    assert h.shape == (4, 10)
+    out = dec(h)
+    assert out.shape == x.shape
+    assert out.min() >= 0 and out.max() <= 1  # sigmoid output
+
+
+def test_conv_decoder_identity_output_is_unbounded_logits():
+    torch.manual_seed(0)
+    dec = ConvDecoder(4, [8], (1, 4, 4), output_activation="identity")
+    z = 100 * torch.randn(3, 4)
+    torch.testing.assert_close(dec(z), dec.decode_logits(z))
+
+
+@pytest.mark.parametrize("cls", [ConvEncoder, ConvDecoder])
+def test_conv_odd_shape_names_the_shape_and_the_fixes(cls):
+    args = ((1, 28, 28), CHANNELS, 8) if cls is ConvEncoder else (8, CHANNELS, (1, 28, 28))
+    with pytest.raises(ValueError) as err:
+        cls(*args)
+    message = str(err.value)
+    assert "(1, 28, 28)" in message
+    assert "28x28 to 32x32" in message and "pad_to=32" in message
+    assert "at most 2 stride-2 layers" in message  # 28 = 4 * 7 halves twice
+
+
+def test_conv1d_length_must_halve():
+    with pytest.raises(ValueError, match=r"\(1, 30\).*pad"):
+        Conv1dEncoder((1, 30), (8, 16), 4)
+
+
+def test_components_rebuild_from_spec_with_list_arguments():
+    """A spec stores tuples as lists; the constructors must accept them back."""
+    torch.manual_seed(0)
+    image, signal, code = torch.rand(3, 1, 8, 8), torch.randn(3, 2, 64), torch.randn(3, 6)
+    cases = [
+        (ConvEncoder((1, 8, 8), CHANNELS, 6), image),
+        (ConvDecoder(6, CHANNELS, (1, 8, 8)), code),
+        (Conv1dEncoder((2, 64), (8, 16), 6), signal),
+        (Conv1dDecoder(6, (8, 16), (2, 64), "identity"), code),
+        (LSTMEncoder((2, 64), 16, 6), signal),
+        (LSTMDecoder(6, 16, (2, 64), "identity"), code),
+    ]
+    for module, x in cases:
+        spec = module.spec()
+        assert not any(isinstance(v, tuple) for v in spec["args"].values())
+        again = build_component(spec)
+        again.load_state_dict(module.state_dict())
+        module.eval()
+        again.eval()
+        torch.testing.assert_close(again(x), module(x))
+
+
+@pytest.mark.parametrize("pair", ["conv1d", "lstm"])
+def test_signal_pairs_map_signals_to_codes_and_back(pair):
+    torch.manual_seed(0)
+    if pair == "conv1d":
+        enc, dec = Conv1dEncoder((2, 64), (8, 16, 32), 5), Conv1dDecoder(5, (8, 16, 32), (2, 64))
+    else:
+        enc, dec = LSTMEncoder((2, 64), 16, 5), LSTMDecoder(5, 16, (2, 64))
+    x = torch.randn(4, 2, 64)
+    z = enc(x)
+    assert z.shape == (4, 5)
+    assert dec(z).shape == x.shape

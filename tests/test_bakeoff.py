@@ -27,7 +27,7 @@ def bakeoff_dir(tmp_path_factory):
 
 def test_every_table_cell_is_filled_and_sane(bakeoff_dir):
     results = json.loads((bakeoff_dir / "results.json").read_text())
-    assert list(results["models"]) == [PCA, *MODELS]
+    assert set(results["models"]) == {PCA, *MODELS}
     for name, entry in results["models"].items():
         assert all(stage["status"] == "ok" for stage in entry.values()), (name, entry)
         ev = entry["evaluate"]

@@ -26,10 +26,10 @@ def test_penalty_is_the_squared_frobenius_norm_of_a_linear_encoder_in_expectatio
     model = AutoEncoder(
         encoder, IdentityBottleneck(5), LinearDecoder(5, (1, 3, 4)), contractive_weight=1.0
     )
-    exact = float(encoder.layer.weight.pow(2).sum())  # ||W||_F^2, the same for every input
+    exact = float(encoder.layer.weight.detach().pow(2).sum())  # ||W||_F^2, the same for every input
     x = torch.rand(256, 1, 3, 4)
     estimates = torch.stack(
-        [model.compute_losses(x, noisy=False)["contractive"] for _ in range(40)]
+        [model.compute_losses(x, noisy=False)["contractive"].detach() for _ in range(40)]
     )
     assert float(estimates.std()) > 0  # a random estimate, one projection per sample
     assert float(estimates.mean()) == pytest.approx(exact, rel=0.03)

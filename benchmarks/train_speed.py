@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="also write the markdown table here")
+    parser.add_argument(
+        "--no-eval", action="store_true", help="skip the evaluation-pipeline timing"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     dm.setup("test")
     names = [m for m in args.models if m in VARIANTS]
     rows = bench_training(names, args.batch_sizes, args.repeats, dm)
-    evaluation = bench_evaluation(dm)
+    evaluation = {} if args.no_eval else bench_evaluation(dm)
     text = markdown(
         rows, evaluation, "python benchmarks/train_speed.py " + " ".join(argv or sys.argv[1:])
     )

@@ -166,21 +166,19 @@ class Bakeoff:
 
     def run(self) -> dict[str, Any]:
         """Runs every missing stage, then writes the report. Returns all results."""
-        todo = [(n, s) for n in self.names for s in self.stages_for(n)]
+        todo = [(n, s) for n in self.names for s in self.stages_for(n) if not self._finished(n, s)]
         progress = Progress(len(todo))
         failed: set[str] = set()
         for name, stage in todo:
-            path = self.stage_path(name, stage)
-            if name in failed or (
-                path.is_file() and json.loads(path.read_text()).get("status") == "ok"
-            ):
+            if name in failed:
                 progress.skip()
                 continue
+            path = self.stage_path(name, stage)
             progress.begin(name, stage)
             start = time.perf_counter()
             try:
                 result = {"status": "ok", **self._stage(name, stage)}
-            except Exception as err:
+            except Exception as err:  # one broken model must not stop the others
                 log.error("%s failed in stage %s: %s", name, stage, err)
                 result = {"status": "failed", "error": f"{type(err).__name__}: {err}",
                           "traceback": traceback.format_exc()}  # fmt: skip
@@ -191,6 +189,10 @@ class Bakeoff:
         results = self.collect()
         self.write_report(results)
         return results
+
+    def _finished(self, name: str, stage: str) -> bool:
+        path = self.stage_path(name, stage)
+        return path.is_file() and json.loads(path.read_text()).get("status") == "ok"
 
     def _stage(self, name: str, stage: str) -> dict[str, Any]:
         handlers: dict[str, Callable[[str], dict[str, Any]]] = {

@@ -9,6 +9,7 @@ Needs Debian's chromium (``apt-get install chromium``). Run::
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -57,9 +58,13 @@ def main(html: str, png: str, width: int = 1300, height: int = 2400) -> int:
             [*base, f"--window-size={width},{height}", f"--screenshot={Path(png).resolve()}", page.as_uri()],
             capture_output=True, timeout=120, check=True,
         )  # fmt: skip
-    marker = dom[dom.find("BROKEN=") :].split("<")[0] if "BROKEN=" in dom else "no probe result"
-    print(f"{png}: screenshot written; images: {marker}")
-    return 0 if marker.startswith("BROKEN=0 ") else 1
+    found = re.search(r'id="broken">BROKEN=(\d+) OF (\d+)<', dom)
+    if found is None:
+        print(f"{png}: screenshot written, but the broken-image probe did not run")
+        return 1
+    broken, total = int(found[1]), int(found[2])
+    print(f"{png}: screenshot written; {total} images, {broken} broken")
+    return 0 if broken == 0 and total > 0 else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,21 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """Creates an empty hidden temporary file in ``path``'s folder (made if missing).
+
+    ``mkstemp`` creates files readable by their owner only; the file gets the
+    permissions an ordinary new file would have, so the final file does too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path in ``path``'s folder; on success it replaces ``path``.
@@ -19,9 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     any) stays intact until the new file is complete.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_beside(path)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

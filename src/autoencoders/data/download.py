@@ -6,13 +6,13 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from autoencoders.data.errors import DataError
+from autoencoders.files import temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,10 @@ def fetch(
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
-        fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{filename}.", suffix=".part")
-        tmp = Path(tmp_name)
+        tmp = temp_beside(dest_dir / filename, suffix=".part")
         try:
             log.info("downloading %s", url)
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 for block in iter(lambda r=resp: r.read(CHUNK), b""):
                     out.write(block)
             if checksum is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from autoencoders.files import atomic_path
+from autoencoders.evaluation.figures import write_gif
 from autoencoders.module import AutoEncoder
 from autoencoders.visuals import image_rows, save_grid_png
 
@@ -200,13 +200,4 @@ def _save_gif(images: torch.Tensor, path: str | Path, scale: int, frame_ms: int)
             255 if c == 1 else (255, 255, 255), (0, h * scale + bar, filled, h * scale + 2 * bar)
         )
         frames.append(canvas)
-    with atomic_path(path) as tmp:
-        frames[0].save(
-            tmp,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=frame_ms,
-            loop=0,
-        )
-    return Path(path)
+    return write_gif(frames, path, frame_ms)

@@ -7,7 +7,7 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -193,14 +193,20 @@ def save_gif(frames: np.ndarray, path: str | os.PathLike[str], duration_ms: int 
     if tiles.ndim != 3 or len(tiles) == 0:
         raise ValueError(f"save_gif needs grayscale frames (T, H, W), got shape {np.shape(frames)}")
     pixels = np.round(np.clip(tiles, 0.0, 1.0) * 255).astype(np.uint8)
-    images = [Image.fromarray(p, mode="L") for p in pixels]
+    return write_gif([Image.fromarray(p, mode="L") for p in pixels], path, duration_ms)
+
+
+def write_gif(
+    images: Sequence[Image.Image], path: str | os.PathLike[str], duration_ms: int = 120
+) -> Path:
+    """Writes Pillow images as an endlessly looping GIF, atomically."""
 
     def write(tmp: str) -> None:
         images[0].save(
             tmp,
             format="GIF",
             save_all=True,
-            append_images=images[1:],
+            append_images=list(images[1:]),
             duration=duration_ms,
             loop=0,
         )

@@ -35,11 +35,9 @@ def _field_type(f: dataclasses.Field) -> tuple[Callable[[str], Any] | None, str 
     if isinstance(default, tuple):
         return (type(default[0]) if default else int), "+"
     if default is None:
-        return (int if f.name in _INT_OPTIONAL else str), None
+        # an optional field: its annotation ("int | None", "str | None") names the type
+        return (int if str(f.type).startswith("int") else str), None
     return type(default), None
-
-
-_INT_OPTIONAL = {"train_size", "exclude_class", "only_class", "threads"}
 
 
 def model_fields() -> dict[str, tuple[dataclasses.Field, list[str]]]:

@@ -46,7 +46,7 @@ class RunResult:
         return "\n".join(lines)
 
 
-def make_datamodule(run: TrainConfig, seed: int | None = None):
+def make_datamodule(run: TrainConfig):
     """The data module a run asks for (MNIST-family images padded to 32x32)."""
     from autoencoders.data import ArrayDataModule
 
@@ -59,7 +59,7 @@ def make_datamodule(run: TrainConfig, seed: int | None = None):
         exclude_class=run.exclude_class,
         only_class=run.only_class,
         pad_to=pad_to,
-        seed=run.seed if seed is None else seed,
+        seed=run.seed,
     )
 
 

@@ -66,19 +66,19 @@ class Runner:
         dataset: str = "mnist",
         data_dir: str | Path = "./dataset/",
     ) -> None:
-        from autoencoders.data import ArrayDataModule
-        from autoencoders.runs import PAD_TO_32
+        from autoencoders.config import TrainConfig
+        from autoencoders.runs import make_datamodule
 
         L.seed_everything(seed, workers=True, verbose=False)
         self.dataset_name = dataset
-        self.dataset = ArrayDataModule(
-            dataset,
-            data_dir=data_dir,
+        run = TrainConfig(
+            dataset=dataset,
+            data_dir=str(data_dir),
             batch_size=batch_size,
             train_size=training_size,
-            pad_to=32 if dataset in PAD_TO_32 else None,
             seed=seed,
         )
+        self.dataset = make_datamodule(run)
         self.dataset.prepare_data()
         self.dataset.setup("fit")
         self.input_shape = tuple(self.dataset.sample_shape)

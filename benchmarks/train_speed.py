@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from autoencoders.data import FashionMNISTDataModule, TensorBatchLoader
+from autoencoders.data.loader import GroupedLoader
 from autoencoders.models import VARIANTS, build_model, make_config
 from autoencoders.training import make_trainer
 
@@ -82,7 +83,9 @@ def ours_epoch(name: str, loader: TensorBatchLoader, seed: int) -> float:
     trainer = make_trainer(
         1, progress_bar=False, limit_val_batches=0, callbacks=[timer], log_every_n_steps=50
     )
-    trainer.fit(model, train_dataloaders=loader)
+    # Grouped as our data modules deliver batches to an AutoEncoder.
+    steps = model.optimizer_steps_per_call(loader.batch_size)
+    trainer.fit(model, train_dataloaders=GroupedLoader(loader, steps))
     return timer.seconds
 
 

@@ -223,6 +223,7 @@ class Bakeoff:
             run_dir=run_dir,
             tensorboard=not run_changes,
             progress_bar=False,
+            data=self.datamodule.array_dataset(),  # read the files once, not once per model
         )
         return result.model, result.train.wall_time_s
 

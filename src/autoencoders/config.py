@@ -148,6 +148,11 @@ class TrainConfig:
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice)")
     precision: str | None = option(None, "Lightning precision, e.g. 16-mixed or bf16-mixed")
     compile: bool = option(False, "wrap the model in torch.compile")
+    steps_per_call: int | None = option(
+        None,
+        "optimizer steps per Lightning training_step call (default: 2048 samples' worth "
+        "of batches; 1: Lightning's usual one step per call)",
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from autoencoders.data.loader import GroupedLoader, StepGroup
 from autoencoders.losses import RECON_LOSSES, reconstruction_loss
 from autoencoders.nn.bottlenecks import Bottleneck
 from autoencoders.nn.component import Component
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: how many validation images the reconstruction grid shows
 GRID_IMAGES = 8
+#: samples' worth of batches that one `training_step` call takes by default
+SAMPLES_PER_CALL = 2048
 
 
 class AutoEncoder(L.LightningModule):
@@ -89,6 +92,8 @@ class AutoEncoder(L.LightningModule):
         self.weight_decay = float(weight_decay)
         self.log_images = bool(log_images)
         self.config = dict(config) if config else None
+        #: optimizer steps per `training_step` call (None: `SAMPLES_PER_CALL` samples' worth)
+        self.steps_per_call: int | None = None
         latent_dim = int(getattr(bottleneck, "latent_dim", 0))
         self.latent_dim = latent_dim
         # Running moments of the training codes: a Gaussian fitted to them is the
@@ -196,17 +201,71 @@ class AutoEncoder(L.LightningModule):
             return reconstruction_loss(self.decoder.decode_logits(z), x, self.recon_loss)
         return reconstruction_loss(self.decoder(z), x, self.recon_loss, logits=False)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x = _inputs(batch)
-        out = self.compute_losses(x, noisy=True)
-        self._accumulate_codes(out["z"])
-        self._accumulate_train_metrics(out)
+    def optimizer_steps_per_call(self, batch_size: int) -> int:
+        """How many batches (optimizer steps) one ``training_step`` call should take.
+
+        Our data modules ask this and deliver the training batches in groups of
+        that size (:class:`~autoencoders.data.loader.StepGroup`), so Lightning's
+        per-item cost is paid once per group. Set ``steps_per_call`` to choose
+        the number; it is 1 where Lightning itself must see every step: gradient
+        clipping or accumulation configured on the Trainer.
+        """
+        trainer = self._trainer
+        if trainer is not None and (
+            trainer.gradient_clip_val or trainer.accumulate_grad_batches != 1
+        ):
+            return 1
+        if self.steps_per_call is not None:
+            return max(1, int(self.steps_per_call))
+        return max(1, SAMPLES_PER_CALL // max(int(batch_size), 1))
+
+    def on_train_start(self) -> None:
+        # Grouped batches need the steps taken here, in `training_step`.
+        loader = self.trainer.train_dataloader
+        self.automatic_optimization = not isinstance(loader, GroupedLoader)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if isinstance(batch, StepGroup):
+            return self._train_group(batch)
+        if not self.automatic_optimization:
+            raise RuntimeError(
+                "with automatic_optimization off, AutoEncoder expects grouped batches "
+                "(a StepGroup from autoencoders.data.loader.GroupedLoader)"
+            )
+        out = self._train_batch(_inputs(batch))
         trainer = self._trainer
         if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
             # Lightning's `log` costs far more than a small model's step; calling it
             # only when the logger would write anyway keeps training at full speed.
             self._log_stage("train", out, on_step=True, on_epoch=False)
         return out["loss"]
+
+    def _train_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.compute_losses(x, noisy=True)
+        self._accumulate_codes(out["z"])
+        self._accumulate_train_metrics(out)
+        return out
+
+    def _train_group(self, group: StepGroup) -> None:
+        """One optimizer step per batch of ``group``; the last step's metrics are logged."""
+        if self.automatic_optimization:
+            raise RuntimeError(
+                "grouped batches (StepGroup) need manual optimization: fit through a "
+                "Trainer, whose on_train_start switches it on for a GroupedLoader"
+            )
+        optimizer = self.optimizers()
+        max_steps = self.trainer.max_steps
+        out = None
+        for batch in group:
+            if 0 <= max_steps <= self.global_step:
+                break
+            out = self._train_batch(_inputs(batch))
+            optimizer.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+            self.manual_backward(out["loss"])
+            optimizer.step()  # type: ignore[union-attr]
+        if out is not None and _logger_will_write(self._trainer):
+            # `log` costs ~2 ms a call: only call it when the logger writes the value.
+            self._log_stage("train", out, on_step=True, on_epoch=False)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "val")
@@ -347,6 +406,12 @@ class AutoEncoder(L.LightningModule):
         from autoencoders.checkpoint import load
 
         return load(checkpoint_path, map_location=map_location)
+
+
+def _logger_will_write(trainer: Any) -> bool:
+    """Whether Lightning writes this call's step metrics (true when it cannot tell)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
 
 
 def _inputs(batch: Any) -> torch.Tensor:

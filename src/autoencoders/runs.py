@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from autoencoders.config import ModelConfig, TrainConfig
+from autoencoders.data.sources import ArrayDataset
 from autoencoders.module import AutoEncoder
 from autoencoders.training import TrainResult, fit, set_threads
 from autoencoders.visuals import image_rows, save_grid_png
@@ -46,13 +47,18 @@ class RunResult:
         return "\n".join(lines)
 
 
-def make_datamodule(run: TrainConfig):
-    """The data module a run asks for (MNIST-family images padded to 32x32)."""
+def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None):
+    """The data module a run asks for (MNIST-family images padded to 32x32).
+
+    ``data``, when given, is ``run.dataset`` already loaded (for instance by an
+    earlier data module's :meth:`~autoencoders.data.ArrayDataModule.array_dataset`),
+    so jobs that train many models on one data set read its files once.
+    """
     from autoencoders.data import ArrayDataModule
 
     pad_to = 32 if run.dataset in PAD_TO_32 else None
     return ArrayDataModule(
-        run.dataset,
+        data if data is not None else run.dataset,
         data_dir=run.data_dir,
         batch_size=run.batch_size,
         train_size=run.train_size,
@@ -70,21 +76,24 @@ def train_run(
     *,
     tensorboard: bool = True,
     progress_bar: bool = True,
+    data: ArrayDataset | None = None,
 ) -> RunResult:
     """Trains one model as the configs say and writes its files.
 
     Files in ``run_dir`` (default ``<output>/<dataset name>/<model>``):
     ``checkpoints/last.ckpt``, ``config.json``, ``reconstructions.png`` and
-    TensorBoard logs under ``tensorboard/``.
+    TensorBoard logs under ``tensorboard/``. ``data`` is ``run.dataset``
+    already loaded (see :func:`make_datamodule`).
     """
     from autoencoders.models import build_model
 
     L.seed_everything(run.seed, workers=True, verbose=False)
     set_threads(run.threads)
-    datamodule = make_datamodule(run)
+    datamodule = make_datamodule(run, data)
     datamodule.setup("fit")
     model_cfg = dataclasses.replace(model_cfg, input_shape=tuple(datamodule.sample_shape))
     model = build_model(model_cfg)
+    model.steps_per_call = run.steps_per_call
     if run.compile:
         model = torch.compile(model)  # type: ignore[assignment]
     directory = (

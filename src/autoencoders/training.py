@@ -120,9 +120,10 @@ def fit(
     run_dir = Path(output_dir) if output_dir is not None else Path("runs")
     if logger is None:
         logger = TensorBoardLogger(str(run_dir), name="tensorboard", version="")
-    steps = _epoch_steps(datamodule)
+    steps = _epoch_calls(model, datamodule)
     if "log_every_n_steps" not in trainer_kwargs:
-        trainer_kwargs["log_every_n_steps"] = max(1, min(50, steps or 50))
+        # a few points per epoch, at most one per 50 calls
+        trainer_kwargs["log_every_n_steps"] = max(1, min(50, (steps or 200) // 4))
     trainer = make_trainer(
         epochs,
         checkpoint_dir=run_dir / "checkpoints",
@@ -149,12 +150,17 @@ def fit(
     return TrainResult(checkpoint, log_dir, metrics, wall, trainer.current_epoch)
 
 
-def _epoch_steps(datamodule: L.LightningDataModule) -> int | None:
-    """Training batches per epoch, where the data module can tell."""
+def _epoch_calls(model: AutoEncoder, datamodule: L.LightningDataModule) -> int | None:
+    """``training_step`` calls per epoch, where the data module can tell."""
     try:
-        return len(datamodule.train_dataloader())
+        batches = len(datamodule.train_dataloader())
     except (TypeError, NotImplementedError, AttributeError):
         return None
+    batch_size = getattr(datamodule, "batch_size", None)
+    steps_for = getattr(model, "optimizer_steps_per_call", None)
+    if callable(steps_for) and isinstance(batch_size, int):
+        return -(-batches // steps_for(batch_size))
+    return batches
 
 
 def set_threads(threads: int | None) -> None:

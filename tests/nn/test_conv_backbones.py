@@ -79,3 +79,23 @@ def test_signal_pairs_map_signals_to_codes_and_back(pair):
     z = enc(x)
     assert z.shape == (4, 5)
     assert dec(z).shape == x.shape
+
+
+def test_conv_pair_keeps_weights_channels_last_with_unchanged_results():
+    torch.manual_seed(0)
+    shape = (3, 16, 16)
+    enc, dec = ConvEncoder(shape, (8, 16), 6), ConvDecoder(6, (8, 16), shape)
+    convs = [
+        m for m in [*enc.modules(), *dec.modules()] if isinstance(m, torch.nn.modules.conv._ConvNd)
+    ]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    # The same weights in the default layout compute the same codes and images.
+    plain_enc = ConvEncoder(shape, (8, 16), 6)
+    plain_dec = ConvDecoder(6, (8, 16), shape)
+    for src, dst in ((enc, plain_enc), (dec, plain_dec)):
+        dst.load_state_dict(src.state_dict())
+        dst.to(memory_format=torch.contiguous_format)
+    x = torch.rand(5, *shape)
+    enc.eval(), dec.eval(), plain_enc.eval(), plain_dec.eval()
+    torch.testing.assert_close(enc(x), plain_enc(x), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(dec(enc(x)), plain_dec(plain_enc(x)), rtol=1e-4, atol=1e-5)

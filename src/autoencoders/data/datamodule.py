@@ -10,7 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from autoencoders.data.errors import DataError
-from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
+from autoencoders.data.loader import (
+    GroupedLoader,
+    TensorBatchLoader,
+    TensorImageDataset,
+    group_for_trainer,
+)
 from autoencoders.data.sources import ArrayDataset, load_dataset
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,10 @@ class ArrayDataModule(L.LightningDataModule):
     # ------------------------------------------------------------ loading
     def prepare_data(self) -> None:
         self._load()
+
+    def array_dataset(self) -> ArrayDataset:
+        """The whole data set as this module holds it (loaded once, padded)."""
+        return self._load()
 
     def _load(self) -> ArrayDataset:
         if self._data is None:
@@ -207,8 +216,11 @@ class ArrayDataModule(L.LightningDataModule):
             self._split(split), batch_size, shuffle, self.seed, rank=rank, world_size=world
         )
 
-    def train_dataloader(self) -> TensorBatchLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+    def train_dataloader(self) -> TensorBatchLoader | GroupedLoader:
+        # A module that takes several optimizer steps per call (our AutoEncoder)
+        # gets its batches in groups; any other module gets plain batches.
+        loader = self._loader("train", self.batch_size, shuffle=True)
+        return group_for_trainer(loader, getattr(self, "trainer", None))
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self._loader("val", self.eval_batch_size, shuffle=False)

@@ -21,7 +21,9 @@ from autoencoders.nn.layers import (
     conv_block,
     mlp_stack,
     num_features,
+    prefer_channels_last,
     shrinking_widths,
+    to_conv_layout,
 )
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
@@ -129,9 +131,12 @@ class _StridedConvDecoder(Decoder):
         last = nn.ConvTranspose2d if self.dims == 2 else nn.ConvTranspose1d
         blocks.append(last(widths[-1], self.output_shape[0], 4, stride=2, padding=1))
         self.deconvs = nn.Sequential(*blocks)
+        prefer_channels_last(self.deconvs, self.dims)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconvs(self.head(z).unflatten(1, self.feature_shape))
+        return self.deconvs(
+            to_conv_layout(self.head(z).unflatten(1, self.feature_shape), self.dims)
+        )
 
 
 class ConvDecoder(_StridedConvDecoder):

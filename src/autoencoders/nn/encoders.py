@@ -15,7 +15,9 @@ from autoencoders.nn.layers import (
     conv_block,
     mlp_stack,
     num_features,
+    prefer_channels_last,
     shrinking_widths,
+    to_conv_layout,
 )
 
 
@@ -93,10 +95,11 @@ class _StridedConvEncoder(Component):
         factor = 2 ** len(self.channels)
         self.feature_shape = (self.channels[-1], *(s // factor for s in self.input_shape[1:]))
         self.head = nn.Linear(num_features(self.feature_shape), self.latent_dim)
+        prefer_channels_last(self.convs, self.dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # `flatten` copies a channels_last tensor into the row-major order the head expects.
-        return self.head(self.convs(x).flatten(1))
+        return self.head(self.convs(to_conv_layout(x, self.dims)).flatten(1))
 
 
 class ConvEncoder(_StridedConvEncoder):

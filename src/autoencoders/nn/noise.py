@@ -28,8 +28,10 @@ def corrupt(x: torch.Tensor, kind: str, ratio: float) -> torch.Tensor:
         return x
     if kind == "gaussian":
         return (x + ratio * torch.randn_like(x)).clamp_(0.0, 1.0)
-    hit = torch.rand_like(x) < ratio
+    u = torch.rand_like(x)
+    hit = u < ratio
     if kind == "masking":
         return x.masked_fill(hit, 0.0)
-    salt = torch.rand_like(x) < 0.5
-    return torch.where(hit, salt.to(x.dtype), x)
+    # One uniform draw decides both: u < ratio hits a value, and half of those
+    # (u < ratio / 2) become salt, so P(salt | hit) = 1/2 without a second draw.
+    return torch.where(hit, (u < 0.5 * ratio).to(x.dtype), x)

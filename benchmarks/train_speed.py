@@ -4,7 +4,8 @@ For each model and batch size, in one process and interleaved so machine noise
 hits every contender alike, it times one training epoch over Fashion-MNIST's
 55,000 training images (padded to 32x32):
 
-* ours: ``AutoEncoder`` trained by ``autoencoders.training.make_trainer``;
+* ours: ``AutoEncoder`` trained by ``autoencoders.training.make_trainer``, its
+  batches grouped several optimizer steps per call as our data modules deliver them;
 * hand-written: the same network in a minimal PyTorch loop over the same
   resident uint8 tensor, with default Adam (what most people write) and with
   fused Adam (the optimizer our module uses, so the ratio compares like with like);

@@ -121,3 +121,17 @@ def test_a_group_outside_a_trainer_says_what_is_needed():
     batch = (torch.rand(4, 1, 8, 8), torch.zeros(4))
     with pytest.raises(RuntimeError, match="manual optimization"):
         model.training_step(StepGroup([batch]), 0)
+
+
+def test_train_config_chooses_the_steps_per_call(tmp_path):
+    from autoencoders.config import TrainConfig
+    from autoencoders.runs import train_run
+
+    runs = {}
+    for steps in (None, 1):
+        run = TrainConfig(dataset="digits", epochs=1, batch_size=64, steps_per_call=steps)
+        runs[steps] = train_run(
+            run, make_config("simple"), tmp_path / str(steps), tensorboard=False, progress_bar=False
+        ).model
+    assert not runs[None].automatic_optimization  # grouped by default
+    assert runs[1].automatic_optimization and runs[1].steps_per_call == 1

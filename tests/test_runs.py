@@ -34,3 +34,13 @@ def test_array_dataset_is_the_padded_data_a_module_holds():
     again = make_datamodule(TrainConfig(dataset="digits"), data)
     again.setup("fit")
     assert again.sample_shape == (1, 12, 12)
+
+
+def test_helper_runs_can_skip_validation(tmp_path):
+    run = TrainConfig(dataset="digits", epochs=1, batch_size=64)
+    kept = train_run(run, make_config("simple"), tmp_path / "a", tensorboard=False)
+    skipped = train_run(
+        run, make_config("simple"), tmp_path / "b", tensorboard=False, validate=False
+    )
+    assert "val/loss" in kept.train.metrics and "val/loss" not in skipped.train.metrics
+    assert skipped.train.checkpoint.is_file()

@@ -70,7 +70,7 @@ class BakeoffConfig:
     anomaly_epochs: int | None = None
     one_class: bool = True
     max_eval_train: int = 10_000
-    embed_samples: int = 3000
+    embed_samples: int = 2000
     out: str = "bakeoff"
     model_options: dict[str, Any] = field(default_factory=dict)
 
@@ -222,6 +222,7 @@ class Bakeoff:
             model_cfg,
             run_dir=run_dir,
             tensorboard=not run_changes,
+            validate=not run_changes,  # anomaly models are judged by their test scores
             progress_bar=False,
             data=self.datamodule.array_dataset(),  # read the files once, not once per model
         )

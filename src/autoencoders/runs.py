@@ -77,13 +77,15 @@ def train_run(
     tensorboard: bool = True,
     progress_bar: bool = True,
     data: ArrayDataset | None = None,
+    validate: bool = True,
 ) -> RunResult:
     """Trains one model as the configs say and writes its files.
 
     Files in ``run_dir`` (default ``<output>/<dataset name>/<model>``):
     ``checkpoints/last.ckpt``, ``config.json``, ``reconstructions.png`` and
     TensorBoard logs under ``tensorboard/``. ``data`` is ``run.dataset``
-    already loaded (see :func:`make_datamodule`).
+    already loaded (see :func:`make_datamodule`). ``validate=False`` skips the
+    per-epoch validation loop, for helper models whose validation loss nobody reads.
     """
     from autoencoders.models import build_model
 
@@ -108,6 +110,7 @@ def train_run(
         accelerator=run.accelerator,
         precision=run.precision,
         progress_bar=progress_bar,
+        **({} if validate else {"limit_val_batches": 0}),
     )
     png = None
     if len(model_cfg.input_shape) == 3:

@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from autoencoders.checkpoint import AtomicCheckpointIO
+from autoencoders.data.loader import group_for_module
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 
@@ -153,14 +154,10 @@ def fit(
 def _epoch_calls(model: AutoEncoder, datamodule: L.LightningDataModule) -> int | None:
     """``training_step`` calls per epoch, where the data module can tell."""
     try:
-        batches = len(datamodule.train_dataloader())
+        # grouped as the data module will group it once the trainer is attached
+        return len(group_for_module(datamodule.train_dataloader(), model))
     except (TypeError, NotImplementedError, AttributeError):
         return None
-    batch_size = getattr(datamodule, "batch_size", None)
-    steps_for = getattr(model, "optimizer_steps_per_call", None)
-    if callable(steps_for) and isinstance(batch_size, int):
-        return -(-batches // steps_for(batch_size))
-    return batches
 
 
 def set_threads(threads: int | None) -> None:

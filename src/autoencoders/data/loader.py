@@ -146,10 +146,6 @@ class GroupedLoader:
     def sampler(self) -> Any:
         return getattr(self.loader, "sampler", None)
 
-    @property
-    def batch_size(self) -> int | None:
-        return getattr(self.loader, "batch_size", None)
-
     def __len__(self) -> int:
         return -(-len(self.loader) // self.steps)  # type: ignore[arg-type]
 
@@ -172,6 +168,11 @@ def group_for_trainer(loader: Any, trainer: Any) -> Any:
     other module gets plain batches.
     """
     module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+    return group_for_module(loader, module)
+
+
+def group_for_module(loader: Any, module: Any) -> Any:
+    """``loader`` grouped as ``module`` asks for (see :func:`group_for_trainer`), else as is."""
     steps_for = getattr(module, "optimizer_steps_per_call", None)
     batch_size = getattr(loader, "batch_size", None)
     if not callable(steps_for) or not batch_size:

@@ -212,3 +212,30 @@ def test_trains_under_lightning():
     epochs = [torch.cat(model.seen[:per_epoch]), torch.cat(model.seen[per_epoch:])]
     assert all(len(e) == len(dm.train_set) for e in epochs)
     assert not torch.equal(epochs[0], epochs[1])
+
+
+def test_a_lone_last_training_sample_is_left_out_so_batch_norm_can_train():
+    data = ArrayDataset("rows", torch.rand(65, 6), None, torch.rand(4, 6), None, 1.0)
+    dm = ArrayDataModule(data, batch_size=32, val_size=0)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert [len(x) for x, _ in loader] == [32, 32]
+    # a new permutation each epoch: the sample left out changes
+    left_out = [set(range(65)) - set(loader.indices(epoch)[:64].tolist()) for epoch in (0, 1, 2)]
+    assert len({s.pop() for s in left_out}) > 1
+    # two left over is a batch BatchNorm can use: kept
+    dm = ArrayDataModule(data, batch_size=21, val_size=0)
+    dm.setup("fit")
+    assert [len(x) for x, _ in dm.train_dataloader()] == [21, 21, 21, 2]
+
+
+def test_deep_model_trains_when_the_data_leaves_one_sample_over():
+    from autoencoders.models import build_model, make_config
+    from autoencoders.training import make_trainer
+
+    data = ArrayDataset("rows", torch.rand(65, 6), None, torch.rand(4, 6), None, 1.0)
+    dm = ArrayDataModule(data, batch_size=32, val_size=0)
+    model = build_model(make_config("deep", input_shape=(6,), latent_dim=2, num_layers=2))
+    trainer = make_trainer(1, logger=False, progress_bar=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 2

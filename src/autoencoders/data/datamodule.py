@@ -220,6 +220,10 @@ class ArrayDataModule(L.LightningDataModule):
         # A module that takes several optimizer steps per call (our AutoEncoder)
         # gets its batches in groups; any other module gets plain batches.
         loader = self._loader("train", self.batch_size, shuffle=True)
+        if len(loader) > 1 and loader.last_batch_size == 1:
+            # BatchNorm cannot train on one sample; the lone one left over is a
+            # different sample each epoch, so every sample is still seen.
+            loader.drop_last = True
         return group_for_trainer(loader, getattr(self, "trainer", None))
 
     def val_dataloader(self) -> TensorBatchLoader:

@@ -97,6 +97,14 @@ class TensorBatchLoader:
         n = self._share()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    @property
+    def last_batch_size(self) -> int:
+        """Size of an epoch's last batch."""
+        n = self._share()
+        if self.drop_last or n % self.batch_size == 0:
+            return min(n, self.batch_size)
+        return n % self.batch_size
+
     def indices(self, epoch: int) -> torch.Tensor:
         """The sample order of an epoch for this rank."""
         n = len(self.dataset)

@@ -1,0 +1,323 @@
+"""A scikit-learn transformer backed by an autoencoder, usable wherever ``PCA`` is.
+
+:class:`AutoencoderTransformer` trains one of the registered models (a key of
+:data:`autoencoders.models.VARIANTS`) on a 2-D array with this package's own
+Lightning trainer, then behaves like any scikit-learn transformer: ``transform``
+gives the codes, ``inverse_transform`` decodes codes back to the original
+feature scale, and ``score`` is the negative reconstruction error, so the
+estimator works in pipelines, with ``clone`` and in grid searches.
+
+Example:
+    >>> from sklearn.datasets import load_digits
+    >>> from autoencoders import AutoencoderTransformer
+    >>> X = load_digits().data
+    >>> ae = AutoencoderTransformer("deep", latent_dim=8, epochs=2).fit(X)
+    >>> ae.transform(X[:3]).shape
+    (3, 8)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
+
+from autoencoders.assess import ModelCodec
+from autoencoders.data.datamodule import ArrayDataModule
+from autoencoders.data.sources import ArrayDataset
+from autoencoders.models import build_model, make_config
+from autoencoders.module import AutoEncoder
+from autoencoders.training import make_trainer
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # scikit-learn < 1.6 has it as a method only
+
+    def validate_data(estimator: Any, X: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[misc]
+        return estimator._validate_data(X, **kwargs)
+
+
+#: how X is mapped into [0, 1] before training
+SCALES = ("minmax", "none")
+#: config fields the estimator sets from its own parameters
+_OWN_FIELDS = ("model", "input_shape", "latent_dim", "lr")
+
+
+class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Dimensionality reduction with an autoencoder, in scikit-learn's transformer API.
+
+    Rows of ``X`` are scaled into [0, 1] (the models' default loss is binary
+    cross-entropy on a sigmoid output), reshaped to ``input_shape`` and used to
+    train the model for ``epochs`` epochs. Nothing is written to disk.
+
+    Args:
+        model: the variant to train, a key of :data:`autoencoders.models.VARIANTS`.
+        latent_dim: size of the code, the number of output features.
+        epochs: training epochs (0 leaves the freshly initialised model).
+        batch_size: training batch size.
+        lr: Adam's learning rate.
+        input_shape: the shape one row is reshaped to, e.g. ``(1, 8, 8)`` for
+            the conv model on 8x8 images; ``None`` keeps rows flat, ``(n_features,)``.
+        scale: ``"minmax"`` maps each feature's range seen in ``fit`` onto [0, 1]
+            (values outside it are clipped); ``"none"`` takes X as it is, which
+            must then already lie in [0, 1] for models with a sigmoid output.
+        model_options: further config fields for :func:`~autoencoders.models.make_config`,
+            e.g. ``{"num_layers": 2}`` or ``{"beta": 4.0}``.
+        random_state: seed of the initialisation, batch order and noise; an int
+            makes fits repeatable (on the CPU, bit for bit).
+        accelerator: Lightning accelerator: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+            The fitted model is moved to the CPU either way.
+        verbose: show Lightning's progress bar and messages.
+
+    Attributes:
+        model_: the trained :class:`~autoencoders.module.AutoEncoder`, on the CPU, in eval mode.
+        n_features_in_: number of features seen in ``fit``.
+        feature_names_in_: column names seen in ``fit`` (only for data frames with string names).
+        n_components_: size of the code (``latent_dim``).
+        input_shape_: the shape the model sees one row as.
+        data_min_: per-feature minimum used for scaling (zeros for ``scale="none"``).
+        data_max_: per-feature maximum used for scaling (ones for ``scale="none"``).
+        reconstruction_error_: mean over the fit rows of the summed squared
+            reconstruction error, in the original feature units.
+    """
+
+    def __init__(
+        self,
+        model: str = "deep",
+        latent_dim: int = 20,
+        *,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        input_shape: Sequence[int] | None = None,
+        scale: str = "minmax",
+        model_options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = 0,
+        accelerator: str = "cpu",
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.latent_dim = latent_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.input_shape = input_shape
+        self.scale = scale
+        self.model_options = model_options
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
+        """Trains the autoencoder on the rows of ``X`` (``y`` is ignored).
+
+        Raises:
+            ValueError: for invalid parameters (unknown model or option, a shape
+                that does not hold ``n_features`` values, an unknown ``scale``)
+                or invalid data (non-finite values, fewer than 2 rows, values
+                outside [0, 1] with ``scale="none"``).
+        """
+        self._check_params()
+        # BatchNorm layers cannot train on a single sample, hence at least 2 rows.
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        shape = self._sample_shape(X.shape[1])
+        cfg = make_config(
+            self.model,
+            input_shape=shape,
+            latent_dim=int(self.latent_dim),
+            lr=float(self.lr),
+            **(self.model_options or {}),
+        )
+        self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
+        x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
+        seed = self._seed()
+        # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(seed)
+            model = build_model(cfg)
+            if self.epochs > 0:
+                self._train(model, x, seed)
+        self.model_ = model.cpu().eval()
+        self.n_components_ = int(self.latent_dim)
+        self.input_shape_ = shape
+        x_hat = self._from_unit(ModelCodec(self.model_).reconstruct(x.numpy()).reshape(len(X), -1))
+        self.reconstruction_error_ = float(((X - x_hat) ** 2).sum(axis=1).mean())
+        return self
+
+    def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
+        """Trains ``model`` in place with the package's trainer set-up, writing no files."""
+        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
+        # val_size=0: like PCA, every row of X is fitted; nobody reads a validation loss here.
+        datamodule = ArrayDataModule(data, batch_size=int(self.batch_size), val_size=0, seed=seed)
+        # No logger and no checkpoint directory: the trainer writes nothing. Its root
+        # folder still points at a temporary one, so nothing can land in the cwd.
+        with (
+            tempfile.TemporaryDirectory(prefix="autoencoder-fit-") as tmp,
+            _quiet(not self.verbose),
+        ):
+            trainer = make_trainer(
+                int(self.epochs),
+                logger=False,
+                accelerator=self.accelerator,
+                progress_bar=bool(self.verbose),
+                limit_val_batches=0,
+                default_root_dir=tmp,
+            )
+            trainer.fit(model, datamodule=datamodule)
+        # Drop the trainer, which holds the data module and with it a copy of X.
+        model.trainer = None  # type: ignore[assignment]
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X: Any) -> np.ndarray:
+        """The codes of the rows of ``X``, shape ``(n_samples, latent_dim)``.
+
+        Variational models give the posterior mean. The dtype is X's (float32
+        or float64; other inputs become float64).
+        """
+        X = self._check_input(X)
+        codes = ModelCodec(self.model_).encode(self._model_input(X))
+        return codes.astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Decodes codes back to rows in the original feature scale, shape ``(n, n_features)``."""
+        check_is_fitted(self)
+        Z = check_array(X, dtype=FLOAT_DTYPES)
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {Z.shape[1]} features (codes), but {type(self).__name__} "
+                f"decodes codes of {self.n_components_} features"
+            )
+        out = ModelCodec(self.model_).decode(Z.astype(np.float32))
+        return self._from_unit(out.reshape(len(Z), -1)).astype(Z.dtype, copy=False)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Negative mean squared reconstruction error of ``X`` (higher is better).
+
+        The error is in the original feature units and averaged over rows and
+        features, as ``sklearn.metrics.mean_squared_error``; on the fit data it
+        equals ``-reconstruction_error_ / n_features_in_``.
+        """
+        X = self._check_input(X)
+        x_hat = ModelCodec(self.model_).reconstruct(self._model_input(X))
+        x_hat = self._from_unit(x_hat.reshape(len(X), -1))
+        return -float(((X - x_hat) ** 2).mean())
+
+    @property
+    def _n_features_out(self) -> int:
+        # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_components_
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # -------------------------------------------------------------- helpers
+    def _check_params(self) -> None:
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        if not isinstance(self.epochs, numbers.Integral) or self.epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
+        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        clashes = sorted(set(self.model_options or {}) & set(_OWN_FIELDS))
+        if clashes:
+            raise ValueError(
+                f"model_options may not set {clashes}: pass them as the estimator's own "
+                "parameters (model, input_shape, latent_dim, lr)"
+            )
+
+    def _sample_shape(self, n_features: int) -> tuple[int, ...]:
+        if self.input_shape is None:
+            return (n_features,)
+        shape = tuple(int(s) for s in self.input_shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"input_shape={shape} holds {math.prod(shape)} values, but X has "
+                f"{n_features} features"
+            )
+        return shape
+
+    def _fit_scaling(self, X: np.ndarray, needs_unit_range: bool) -> None:
+        # kept apart from `scale`, so that set_params after fit cannot change transform
+        self._clip = self.scale == "minmax"
+        if self.scale == "minmax":
+            self.data_min_ = X.min(axis=0)
+            self.data_max_ = X.max(axis=0)
+            return
+        low, high = float(X.min()), float(X.max())
+        if needs_unit_range and (low < 0.0 or high > 1.0):
+            raise ValueError(
+                f"scale='none' needs X in [0, 1] (model {self.model!r} has a sigmoid output "
+                f"or BCE loss), but X spans [{low:g}, {high:g}]: pass scale='minmax' or "
+                "rescale X first"
+            )
+        self.data_min_ = np.zeros(X.shape[1], dtype=X.dtype)
+        self.data_max_ = np.ones(X.shape[1], dtype=X.dtype)
+
+    def _to_unit(self, X: np.ndarray) -> np.ndarray:
+        """X scaled as in ``fit``, as float32; minmax values outside the fit range are clipped."""
+        if not self._clip:
+            return X.astype(np.float32, copy=False)
+        span = self.data_max_ - self.data_min_
+        # A constant feature maps to 0 (and decodes back to its constant, see _from_unit).
+        unit = (X - self.data_min_) / np.where(span > 0, span, 1.0)
+        return np.clip(unit, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _from_unit(self, U: np.ndarray) -> np.ndarray:
+        return U * (self.data_max_ - self.data_min_) + self.data_min_
+
+    def _check_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        # reset=False checks the feature count (and names) against those seen in fit.
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        return self._to_unit(X).reshape(len(X), *self.input_shape_)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        # None or a RandomState: draw a seed from it, as scikit-learn estimators do.
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _cuda_devices(self) -> list[int]:
+        if self.accelerator == "cpu" or not torch.cuda.is_available():
+            return []
+        return [torch.cuda.current_device()]
+
+
+def _needs_unit_range(cfg: Any) -> bool:
+    """Whether the model's loss or output only makes sense for targets in [0, 1]."""
+    return cfg.recon_loss == "bce" or cfg.output_activation == "sigmoid"
+
+
+@contextmanager
+def _quiet(on: bool) -> Iterator[None]:
+    """Hides Lightning's info messages (devices found, "fit stopped") while ``on``."""
+    if not on:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+__all__ = ["AutoencoderTransformer"]

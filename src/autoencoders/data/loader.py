@@ -26,8 +26,12 @@ class TensorImageDataset(Dataset):
 
     def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | int]:
         x = self.x[index]
-        x = x.float() if x.dtype != torch.float32 else x
-        if self.scale != 1.0:
+        if x.dtype != torch.float32:
+            # the converted copy is ours: scale it in place, sparing a batch-sized allocation
+            x = x.float()
+            if self.scale != 1.0:
+                x.div_(self.scale)
+        elif self.scale != 1.0:
             x = x / self.scale
         y = self.y[index]
         return x, (int(y) if y.dim() == 0 else y)

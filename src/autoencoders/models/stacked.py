@@ -129,12 +129,17 @@ class StackedAutoEncoder(AutoEncoder):
         self.log("train/stage", stage, on_step=False, on_epoch=True)
 
     # --------------------------------------------------------------- training
+    def optimizer_steps_per_call(self, batch_size: int) -> int:
+        # The greedy stages step through Lightning's automatic optimization, one
+        # batch per call, so the data modules must not group batches for this model.
+        return 1
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         stage = self.stage_index(self.current_epoch)
         if stage >= self.num_blocks:
             return super().training_step(batch, batch_idx)
         out = self.layer_losses(_inputs(batch), stage)
-        self._accumulate_train_metrics(out)
+        self._accumulate_train_metrics([self._metrics(out)], [len(out["z"])])
         trainer = self._trainer
         if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
             self._log_stage("train", out, on_step=True, on_epoch=False)

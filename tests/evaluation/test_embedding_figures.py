@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -41,10 +43,18 @@ def test_project_2d_keeps_two_dimensional_codes():
 class _FakeUMAP:
     """Stands in for umap.UMAP, whose first call spends most of a minute compiling."""
 
-    def __init__(self, n_components: int, n_neighbors: int, random_state: int) -> None:
+    made: ClassVar[list[_FakeUMAP]] = []
+
+    def __init__(
+        self, n_components: int, n_neighbors: int, random_state: int, precomputed_knn: tuple
+    ) -> None:
         self.random_state = random_state
+        self.n_neighbors = n_neighbors
+        self.knn = precomputed_knn
+        _FakeUMAP.made.append(self)
 
     def fit_transform(self, z: np.ndarray) -> np.ndarray:
+        self.fitted = z
         return z[:, :2] + self.random_state
 
 
@@ -59,6 +69,23 @@ def test_project_2d_umap_gets_the_seeded_subsample(codes, monkeypatch):
     np.testing.assert_array_equal(idx, project_2d(z, "umap", max_samples=100, random_state=2)[1])
     _, all_idx = project_2d(z, "umap", max_samples=1000)
     np.testing.assert_array_equal(all_idx, np.arange(len(z)))
+
+
+def test_project_2d_umap_is_handed_exact_neighbours(codes, monkeypatch):
+    """umap's own NN-descent compiles for ~40 s per process: we give it exact neighbours."""
+    import umap
+
+    monkeypatch.setattr(umap, "UMAP", _FakeUMAP)
+    z, _ = codes
+    project_2d(z, "umap", max_samples=100, random_state=2)
+    fake = _FakeUMAP.made[-1]
+    nbr, dist, index = fake.knn
+    assert nbr.shape == dist.shape == (100, fake.n_neighbors) and index is None
+    sub = fake.fitted
+    # each row starts with the point itself, and lists the truly nearest codes in order
+    np.testing.assert_array_equal(nbr[:, 0], np.arange(100))
+    brute = np.linalg.norm(sub[:, None] - sub[None], axis=-1)
+    np.testing.assert_allclose(dist, np.sort(brute, axis=1)[:, : fake.n_neighbors], atol=1e-9)
 
 
 @pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])

@@ -270,7 +270,7 @@ class AutoEncoder(L.LightningModule):
         # Bookkeeping once per group, not per step: a few small ops fewer per step.
         self._accumulate_codes(torch.cat([z for _, z in steps]))
         self._accumulate_train_metrics([m for m, _ in steps], [len(z) for _, z in steps])
-        if out is not None and _logger_will_write(self._trainer):
+        if _logger_will_write(self._trainer):
             # `log` costs ~2 ms a call: only call it when the logger writes the value.
             self._log_stage("train", out, on_step=True, on_epoch=False)
 

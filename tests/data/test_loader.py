@@ -81,3 +81,21 @@ def test_datamodule_takes_rank_and_world_size_from_its_trainer():
     loader = dm.train_dataloader()
     assert (loader.rank, loader.world_size) == (1, 2)
     assert len(loader) == -(-(len(dm.train_set) // 2) // 10)
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size", "drop_last"),
+    [
+        (65, 32, False),
+        (64, 32, False),
+        (65, 32, True),
+        (10, 32, False),
+        (10, 32, True),
+        (0, 4, False),
+    ],
+)
+def test_last_batch_size_matches_the_batches_given(n, batch_size, drop_last):
+    ds = TensorImageDataset(torch.zeros(n, 2), None, 1.0)
+    loader = TensorBatchLoader(ds, batch_size, drop_last=drop_last)
+    sizes = [len(x) for x, _ in loader]
+    assert loader.last_batch_size == (sizes[-1] if sizes else 0)

@@ -103,11 +103,11 @@ class TensorBatchLoader:
 
     @property
     def last_batch_size(self) -> int:
-        """Size of an epoch's last batch."""
-        n = self._share()
-        if self.drop_last or n % self.batch_size == 0:
-            return min(n, self.batch_size)
-        return n % self.batch_size
+        """Size of an epoch's last batch (0 when the epoch has none)."""
+        batches = len(self)
+        if batches == 0 or self.drop_last:
+            return self.batch_size if batches else 0
+        return self._share() - (batches - 1) * self.batch_size
 
     def indices(self, epoch: int) -> torch.Tensor:
         """The sample order of an epoch for this rank."""

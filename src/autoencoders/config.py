@@ -153,6 +153,21 @@ class TrainConfig:
         "optimizer steps per Lightning training_step call (default: 2048 samples' worth "
         "of batches; 1: Lightning's usual one step per call)",
     )
+    data_kind: str = option(
+        "auto",
+        "how to read 2-D/3-D arrays: auto (images, or signals for the sequence model), "
+        "image or signal",
+    )
+    checkpoint_every: int = option(
+        0, "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)"
+    )
+    resume: str | None = option(
+        None, "continue the run in this run folder or from this .ckpt file"
+    )
+    overwrite: bool = option(False, "replace a run folder that holds another run")
+    devices: int = option(1, "processes (CPU) or GPUs to train on, per machine")
+    num_nodes: int = option(1, "machines taking part (with --strategy ddp)")
+    strategy: str = option("auto", "Lightning strategy: auto, ddp, ddp_spawn, ...")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The one exception type the data layer raises for bad or missing data."""
 
+from autoencoders.errors import DataError
 
-class DataError(ValueError):
-    """Data that is missing, corrupt or of the wrong shape; the message says how to fix it."""
+__all__ = ["DataError"]

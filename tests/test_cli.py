@@ -28,7 +28,7 @@ def test_train_one_epoch_on_digits_writes_checkpoint_logs_and_picture(model, tmp
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "checkpoints" / "reconstructions.png").stat().st_size > 0
     config = json.loads((run / "config.json").read_text())
-    assert config["hparams"]["config"]["model"] == model
+    assert config["model"] == model  # the dict build_model takes
     tags = read_events(run / "tensorboard")
     for stage in ("train", "val"):
         for name in ("recon", "bottleneck", "loss"):
@@ -52,9 +52,7 @@ def test_config_file_and_flag_override(tmp_path, capsys):
     assert (
         main(["train", "--config", str(cfg), "--latent-dim", "5", "--output", str(tmp_path)]) == 0
     )
-    config = json.loads((tmp_path / "digits" / "sparse" / "config.json").read_text())["hparams"][
-        "config"
-    ]
+    config = json.loads((tmp_path / "digits" / "sparse" / "config.json").read_text())
     assert config["latent_dim"] == 5 and config["sparsity"] == 0.1
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from autoencoders.errors import NonFiniteLoss
 from autoencoders.module import AutoEncoder, _jacobian_penalty
 from autoencoders.nn import (
     IdentityBottleneck,
@@ -97,7 +98,7 @@ def test_unknown_options_are_refused():
 def test_nan_loss_stops_training_with_advice(digits_dm):
     model = deep_model(lr=1e6)
     model.decoder.layers[-1].weight.data.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+    with pytest.raises(NonFiniteLoss, match="training loss became nan by step 1"):
         train(model, digits_dm, 1)
 
 

@@ -44,6 +44,7 @@ from autoencoders.assess import (
     interpolate_codes,
 )
 from autoencoders.config import TrainConfig
+from autoencoders.errors import ConfigError
 from autoencoders.files import atomic_write, write_json
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class Bakeoff:
 
         unknown = [m for m in cfg.models if m not in VARIANTS and m != PCA]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown model(s) {unknown}; choose from: {', '.join(VARIANTS)} (or 'all')"
             )
         self.cfg = cfg
@@ -225,6 +226,7 @@ class Bakeoff:
             validate=not run_changes,  # anomaly models are judged by their test scores
             progress_bar=False,
             data=self.datamodule.array_dataset(),  # read the files once, not once per model
+            resume_existing=True,  # a stage cut short goes on from its last epoch
         )
         return result.model, result.train.wall_time_s
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from autoencoders.errors import CheckpointError
 from autoencoders.files import atomic_path
 from autoencoders.module import AutoEncoder
 from autoencoders.nn.component import build_component
@@ -44,51 +45,75 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """Reads a checkpoint file with ``weights_only=True``.
 
     Raises:
-        FileNotFoundError: if there is no such file.
-        ValueError: if the file is not a readable checkpoint (names the file).
+        CheckpointError: if there is no such file, or it is not a readable checkpoint
+            (the message names the file).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: check the path (a .ckpt file)")
+        raise CheckpointError(f"no checkpoint at {path}: give the path of a .ckpt file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({err.__class__.__name__}: {err}); it may be "
-            "truncated or not written by autoencoders"
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({err.__class__.__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); it may be truncated or not "
+            "written by autoencoders"
         ) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} holds no model weights (state_dict): not a checkpoint")
+    return checkpoint
 
 
 def load(path: str | Path, map_location: Any = "cpu") -> AutoEncoder:
     """Rebuilds a trained model from its checkpoint, in eval mode.
+
+    The checkpoint's ``autoencoder_config`` is the dict ``make_config`` takes
+    (the run folder's ``config.json`` holds the same), so this is
+    ``build_model(config)`` plus ``load_state_dict``. Models built by hand from
+    this package's components are rebuilt from their recorded constructor arguments.
 
     Args:
         path: a ``.ckpt`` file written by this package's training.
         map_location: where to put the weights (``"cpu"``, ``"cuda"``, a device).
 
     Raises:
-        FileNotFoundError: if there is no such file.
-        ValueError: if the file is unreadable or lacks the model description.
+        CheckpointError: if the file is unreadable, lacks the model description, or
+            holds weights that do not fit that description.
     """
     checkpoint = read_checkpoint(path, map_location or "cpu")
-    spec = checkpoint.get("autoencoder_spec")
+    config = checkpoint.get("autoencoder_config")
+    if config is not None:
+        from autoencoders.models import build_model
+
+        model = build_model(config)
+    else:
+        model = _from_spec(path, checkpoint.get("autoencoder_spec"))
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model its own config describes ({first}); "
+            "the file was changed or written by another version"
+        ) from None
+    if map_location is not None:
+        model.to(torch.device(map_location) if isinstance(map_location, str) else map_location)
+    return model.eval()
+
+
+def _from_spec(path: str | Path, spec: dict[str, Any] | None) -> AutoEncoder:
     if spec is None:
-        raise ValueError(
-            f"{path} holds no model description (autoencoder_spec); it was not written by "
+        raise CheckpointError(
+            f"{path} holds no model description (autoencoder_config); it was not written by "
             "autoencoders, or the model used modules of your own: rebuild the model and call "
             "load_state_dict(checkpoint['state_dict'])"
         )
-    classes = module_classes()
-    module_cls = classes.get(spec.get("module", "AutoEncoder"))
+    module_cls = module_classes().get(spec.get("module", "AutoEncoder"))
     if module_cls is None:
-        raise ValueError(f"{path} names an unknown training module {spec.get('module')!r}")
-    model = module_cls(
+        raise CheckpointError(f"{path} names an unknown training module {spec.get('module')!r}")
+    return module_cls(
         build_component(spec["encoder"]),
         build_component(spec["bottleneck"]),
         build_component(spec["decoder"]),
         **spec.get("hparams", {}),
     )
-    model.load_state_dict(checkpoint["state_dict"])
-    if map_location is not None:
-        model.to(torch.device(map_location) if isinstance(map_location, str) else map_location)
-    return model.eval()

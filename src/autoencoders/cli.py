@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from autoencoders.config import ModelConfig, TrainConfig
+from autoencoders.errors import ConfigError, TrainingStopped, UserError
 
 log = logging.getLogger(__name__)
 
 
-class UsageError(Exception):
+class UsageError(ConfigError):
     """A mistake in the command line or config file; printed without a traceback."""
 
 
@@ -133,6 +134,10 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
 def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
     """Merges defaults, the config file and command-line flags into the two configs.
 
+    With ``--resume``, the model's config comes from the run being resumed and
+    its run settings from that run's ``run.json``; flags may change run settings
+    (``--epochs`` to train longer, ``--threads``, ...) but not the model.
+
     Raises:
         UsageError: for an unknown model, an unknown key, or an option the chosen
             model does not have.
@@ -141,10 +146,12 @@ def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]
 
     given = read_config_file(getattr(args, "config", None))
     given.update({k: v for k, v in vars(args).items() if k not in ("command", "config", "func")})
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    if given.get("resume"):
+        return _resumed_options(given, train_names)
     model_name = str(given.pop("model", "deep"))
     if model_name not in VARIANTS:
         raise UsageError(f"unknown model {model_name!r}; choose one of: {', '.join(VARIANTS)}")
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
     train_values = {k: v for k, v in given.items() if k in train_names}
     model_values = {k: v for k, v in given.items() if k not in train_names}
     config_cls = VARIANTS[model_name].config_cls
@@ -158,9 +165,39 @@ def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]
         )
     defaults = config_cls()
     for k, v in list(model_values.items()):
-        if isinstance(getattr(defaults, k), tuple):
+        if isinstance(getattr(defaults, k), tuple) and isinstance(v, (list, tuple)):
             model_values[k] = tuple(v)
     return TrainConfig(**train_values), dataclasses.replace(defaults, **model_values)
+
+
+def _resumed_options(
+    given: dict[str, Any], train_names: set[str]
+) -> tuple[TrainConfig, ModelConfig]:
+    from autoencoders.checkpoint import read_checkpoint
+    from autoencoders.models import make_config
+    from autoencoders.runs import checkpoint_in
+
+    model_flags = sorted(k for k in given if k not in train_names)
+    if model_flags:
+        flags = ", ".join("--" + k.replace("_", "-") for k in model_flags)
+        raise UsageError(
+            f"{flags}: a resumed run keeps its model's options; leave them out, or start a new run"
+        )
+    run_dir, ckpt = checkpoint_in(given["resume"])
+    stored_run = run_dir / "run.json"
+    run_values: dict[str, Any] = {}
+    if stored_run.is_file():
+        try:
+            run_values = json.loads(stored_run.read_text())
+        except ValueError as err:
+            raise UsageError(f"{stored_run} is not valid JSON ({err}); fix or remove it") from None
+    run_values = {k: v for k, v in run_values.items() if k in train_names}
+    run_values.update(given, overwrite=False)
+    config = read_checkpoint(ckpt).get("autoencoder_config")
+    if not isinstance(config, dict):
+        raise UsageError(f"{ckpt} holds no model config, so it cannot be resumed from the CLI")
+    config = dict(config)
+    return TrainConfig(**run_values), make_config(str(config.pop("model")), **config)
 
 
 # ------------------------------------------------------------------- commands
@@ -169,11 +206,14 @@ def _train_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
     from autoencoders.runs import train_run
 
     run_cfg, model_cfg = resolve_options(args)
     result = train_run(run_cfg, model_cfg)
-    print(result.summary())
+    if rank_zero_only.rank == 0:  # one summary, not one per process
+        print(result.summary())
     return 0
 
 
@@ -255,7 +295,8 @@ def _bakeoff(args: argparse.Namespace) -> int:
     from autoencoders.bakeoff import Bakeoff, BakeoffConfig
     from autoencoders.models import VARIANTS
 
-    models = tuple(VARIANTS) if "all" in args.models else tuple(args.models)
+    names = [n for item in args.models for n in item.split(",") if n]
+    models = tuple(VARIANTS) if "all" in names else tuple(names)
     values = {k: v for k, v in vars(args).items() if k not in ("command", "func", "models")}
     bakeoff = Bakeoff(BakeoffConfig(models=models, **values))
     results = bakeoff.run()
@@ -280,12 +321,29 @@ def _checkpoint_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
 
 
-def _datamodule_for(args: argparse.Namespace):
+def _datamodule_for(args: argparse.Namespace, model: Any = None):
+    """The data set named on the command line, checked against ``model``'s input shape."""
+    from autoencoders.errors import CheckpointError
     from autoencoders.runs import make_datamodule
 
-    dm = make_datamodule(TrainConfig(dataset=args.dataset, data_dir=args.data_dir))
+    config = getattr(model, "config", None) or {}
+    dm = make_datamodule(
+        TrainConfig(dataset=args.dataset, data_dir=args.data_dir), model=config.get("model")
+    )
     dm.setup()
+    expected = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
+    if model is not None and expected and tuple(dm.sample_shape) != expected:
+        raise CheckpointError(
+            f"{args.checkpoint} takes samples of shape {expected} but {args.dataset} has "
+            f"{tuple(dm.sample_shape)}: pass the --dataset the model was trained on"
+        )
     return dm
+
+
+def _positive(value: int, flag: str) -> int:
+    if value < 1:
+        raise UsageError(f"{flag} must be at least 1, got {value}")
+    return value
 
 
 def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
@@ -302,8 +360,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from autoencoders.assess import EvalData, ModelCodec, PCACodec, evaluate_codec
     from autoencoders.checkpoint import load
 
+    _positive(args.n_labels, "--n-labels")
     model = load(args.checkpoint)
-    data = EvalData.from_datamodule(_datamodule_for(args))
+    data = EvalData.from_datamodule(_datamodule_for(args, model))
     ours = evaluate_codec(ModelCodec(model), data, n_labels=args.n_labels)
     pca = evaluate_codec(PCACodec(model.latent_dim).fit(data.x_train), data, n_labels=args.n_labels)
     keys = [k for k in ours if isinstance(ours[k], float)]
@@ -333,9 +392,13 @@ def _embed(args: argparse.Namespace) -> int:
     from autoencoders.checkpoint import load
     from autoencoders.files import atomic_write
 
-    x, y = _datamodule_for(args).full_arrays(args.split)
-    z = ModelCodec(load(args.checkpoint)).encode(x.numpy())
     suffix = args.out.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        raise UsageError(f"--out must end in .npy or .csv, got {args.out.name}")
+    _refuse_folder(args.out)
+    model = load(args.checkpoint)
+    x, y = _datamodule_for(args, model).full_arrays(args.split)
+    z = ModelCodec(model).encode(x.numpy())
     if suffix == ".npy":
         atomic_write(args.out, lambda f: np.save(f, z))
     elif suffix == ".csv":
@@ -383,6 +446,10 @@ def _generate(args: argparse.Namespace) -> int:
     from autoencoders.checkpoint import load
     from autoencoders.generation import save_interpolation, save_sample_grid
 
+    _positive(args.n, "--n")
+    if args.steps < 2:
+        raise UsageError(f"--steps must be at least 2 (the two end images), got {args.steps}")
+    _refuse_folder(args.out)
     model = load(args.checkpoint)
     if len(getattr(model.decoder, "output_shape", ())) != 3:
         raise UsageError("generate writes pictures, so it needs a model of images (C, H, W)")
@@ -390,12 +457,7 @@ def _generate(args: argparse.Namespace) -> int:
     path = save_sample_grid(model, args.n, args.out, generator=generator)
     print(f"wrote {args.n} samples to {path}")
     if args.interpolate:
-        x, y = _datamodule_for(args).full_arrays("test")
-        if tuple(x.shape[1:]) != tuple(model.decoder.output_shape):
-            raise UsageError(
-                f"{args.dataset} images have shape {tuple(x.shape[1:])} but the model takes "
-                f"{tuple(model.decoder.output_shape)}: pass --dataset of the model's data"
-            )
+        x, y = _datamodule_for(args, model).full_arrays("test")
         # Two test images of different classes where labels allow: a more telling morph.
         other = int(torch.nonzero(y != y[0])[0]) if bool((y != y[0]).any()) else 1
         png = args.out.with_name(args.out.stem + "-interpolation.png")
@@ -403,6 +465,11 @@ def _generate(args: argparse.Namespace) -> int:
         save_interpolation(model, x[0], x[other], png, gif, steps=args.steps)
         print(f"wrote the interpolation to {png} and {gif}")
     return 0
+
+
+def _refuse_folder(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give a file name, e.g. {path / 'out.png'}")
 
 
 #: name -> (help, add-arguments, run)
@@ -448,12 +515,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     func = args.func
+    if not args.verbose:
+        _quiet_libraries()
     del args.verbose
     try:
         return func(args)
-    except (UsageError, ValueError, FileNotFoundError) as err:
-        print(f"autoencoders {args.command}: error: {err}", file=sys.stderr)
+    except TrainingStopped as err:
+        _say(f"autoencoders {args.command}: {err}")
+        return err.exit_code
+    except UserError as err:
+        _say(f"autoencoders {args.command}: error: {err}")
+        return err.exit_code
+    except OSError as err:
+        if err.filename is None:  # not about a path the user gave: a bug, keep its traceback
+            raise
+        _say(f"autoencoders {args.command}: error: {err.filename}: {err.strerror or err}")
         return 2
+
+
+def _quiet_libraries() -> None:
+    """Keeps Lightning's banners and tips and known third-party deprecation notes off stderr."""
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (it sets its logger's level when imported)
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever line breaks the message holds."""
+    print(" ".join(message.split()), file=sys.stderr)
 
 
 if __name__ == "__main__":

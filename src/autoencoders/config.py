@@ -4,57 +4,409 @@ A config is plain data. It round-trips through JSON (``config_to_dict`` /
 ``config_from_dict``), command-line flags are generated from its fields, and
 :func:`autoencoders.models.build_model` turns it into a trainable model. Variant
 configs inherit their parent's fields and add only their own.
+
+Every field states what it accepts in its :func:`option` metadata (a numeric
+``range`` or a set of ``choices``; the type comes from the annotation), and one
+validator, :func:`check_fields`, reads that metadata for every config class.
+``validate()`` adds the rules that tie several fields together (a VQ code made
+of whole codebook entries, a code size that fits the input, ...). Every refusal
+is a :class:`~autoencoders.errors.ConfigError` whose one-line message names the
+option as typed on the command line, the value given and what would be valid.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import numbers
+import reprlib
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from autoencoders.module import AutoEncoder
 
+from autoencoders.errors import ConfigError
+from autoencoders.losses import RECON_LOSSES
 from autoencoders.nn.bottlenecks import (
+    SPARSE_LOSSES,
     Bottleneck,
     IdentityBottleneck,
     SparseBottleneck,
     VariationalBottleneck,
     VectorQuantizer,
 )
+from autoencoders.nn.decoders import OUTPUT_ACTIVATIONS
+from autoencoders.nn.layers import check_halvable, shrinking_widths
+from autoencoders.nn.noise import NOISE_KINDS
+
+# ----------------------------------------------------------------- limits
+#: The largest code any model may have. The plain autoencoder keeps a running
+#: latent_dim x latent_dim float32 covariance of its codes (for sampling), 1 GiB at
+#: this size, and the linear and conv models hold latent_dim x (input or feature
+#: map) weight matrices. Past it, a slip like ``--latent-dim 100000`` would be
+#: attempted as an allocation of tens of GiB instead of being refused.
+MAX_LATENT_DIM = 16384
+#: How many times the number of input values the code may hold. Overcomplete codes
+#: (a sparse code wider than a small input) are legitimate; a code many times
+#: larger than what it encodes is a mistake.
+MAX_LATENT_FACTOR = 4
+#: The widest layer, LSTM or codebook: a guard against typos, not a memory estimate.
+MAX_WIDTH = 16384
+#: Integers must fit in 64 bits, as torch and numpy store them.
+INT64_MAX = 2**63 - 1
+#: Seeds numpy and Lightning accept.
+MAX_SEED = 2**32 - 1
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+DATA_KINDS = ("auto", "image", "signal")
+#: Lightning's precision names, with the short aliases it also takes
+PRECISIONS = (
+    "64-true",
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+    "64",
+    "32",
+    "16",
+    "bf16",
+)
 
 
-def option(default: Any, help: str, *, cli: bool = True) -> Any:
-    """A dataclass field with a help text for the command line."""
+@dataclass(frozen=True)
+class Interval:
+    """The numbers a field accepts; a side left ``None`` is unbounded.
+
+    ``str`` gives the range as a message shows it: ``[0, 1)``, ``>= 1`` or ``> 0``.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        x = typing.cast(float, value)
+        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
+            return False
+        return self.high is None or (x < self.high if self.high_open else x <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is None and self.high is None:
+            return "any value"
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"{left}{self.low}, {self.high}{right}"
+
+    @property
+    def phrase(self) -> str:
+        """The range after "must be": ``in [0, 1]`` for a bounded one, else ``>= 1``."""
+        both = self.low is not None and self.high is not None
+        return f"in {self}" if both else str(self)
+
+
+def at_least(low: float) -> Interval:
+    """The numbers ``>= low``."""
+    return Interval(low)
+
+
+def above(low: float) -> Interval:
+    """The numbers ``> low``."""
+    return Interval(low, low_open=True)
+
+
+#: a ratio, closed at both ends
+UNIT = Interval(0, 1)
+#: counts that allocate memory (layer widths, codebook size)
+WIDTH = Interval(1, MAX_WIDTH)
+
+Choices = tuple[str, ...] | Callable[[], Iterable[str]]
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    cli: bool = True,
+    range: Interval | tuple[float, float] | None = None,
+    choices: Choices | None = None,
+    flag: str | None = None,
+) -> Any:
+    """A dataclass field with a help text for the command line and what it accepts.
+
+    Args:
+        default: the field's default (tuples, not lists, for sequences).
+        help: one line for ``--help``.
+        cli: whether the command line offers the field as a flag.
+        range: the numbers accepted, an :class:`Interval` or a closed ``(low, high)``;
+            for a tuple field, the range of each entry.
+        choices: the strings accepted, or a function returning them (for registries
+            that cannot be imported here without a cycle).
+        flag: what messages call the field, when not ``--<name>`` (or the bare name
+            for fields the command line does not offer).
+    """
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"help": help, "cli": cli})
+    metadata: dict[str, Any] = {"help": help, "cli": cli}
+    if range is not None:
+        metadata["range"] = range if isinstance(range, Interval) else Interval(*range)
+    if choices is not None:
+        metadata["choices"] = choices
+    if flag is not None:
+        metadata["flag"] = flag
+    return field(default=default, metadata=metadata)
 
 
+# ------------------------------------------------------------- validation
+def option_label(f: dataclasses.Field, *, flags: bool = True) -> str:
+    """How messages name field ``f``: ``--noise-ratio`` (``flags``), else ``noise_ratio``."""
+    if not flags:
+        return f.name
+    if "flag" in f.metadata:
+        return str(f.metadata["flag"])
+    return "--" + f.name.replace("_", "-") if f.metadata.get("cli", True) else f.name
+
+
+def option_choices(f: dataclasses.Field) -> tuple[str, ...] | None:
+    """The strings field ``f`` accepts, or ``None`` where any string will do."""
+    choices = f.metadata.get("choices")
+    if choices is None:
+        return None
+    return tuple(choices() if callable(choices) else choices)
+
+
+def option_constraint(f: dataclasses.Field) -> str:
+    """What field ``f`` accepts, in words for ``--help``: ``in [0, 1]``, ``one of (a, b)``."""
+    choices = option_choices(f)
+    if choices is not None:
+        return f"one of ({', '.join(choices)})"
+    interval = f.metadata.get("range")
+    return interval.phrase if interval is not None else ""
+
+
+def value_text(value: Any) -> str:
+    """``value`` as a one-line message shows it: its repr, shortened, on one line."""
+    return " ".join(reprlib.repr(value).splitlines())
+
+
+@functools.cache
+def _field_kinds(cls: type) -> dict[str, tuple[str, bool]]:
+    """``{field: (kind, optional)}`` read from the annotations of dataclass ``cls``.
+
+    ``kind`` is ``bool``, ``int``, ``float``, ``str`` or ``ints`` (a tuple of ints);
+    ``optional`` says whether ``None`` is accepted (``int | None``).
+    """
+    hints = typing.get_type_hints(cls)
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        if optional:
+            (hint,) = (a for a in args if a is not type(None))
+        if typing.get_origin(hint) is tuple:
+            kinds[f.name] = ("ints", optional)
+        elif hint in (bool, int, float, str):
+            kinds[f.name] = (hint.__name__, optional)
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name}: no validation for type {hint}")
+    return kinds
+
+
+def _requirement(kind: str, interval: Interval | None, choices: tuple[str, ...] | None) -> str:
+    """What a field of this kind accepts, after "must be"."""
+    if kind == "bool":
+        return "true or false"
+    if kind == "str":
+        return f"one of ({', '.join(choices)})" if choices is not None else "a non-empty string"
+    if kind == "float":
+        bounded = interval is not None and interval.low is not None and interval.high is not None
+        noun = "a number" if bounded else "a finite number"
+        return f"{noun} {interval.phrase}" if interval is not None else noun
+    noun = "an integer" if kind == "int" else "a non-empty list of integers"
+    if interval is None:
+        return noun
+    return f"{noun} {interval.phrase}" if kind == "int" else f"{noun}, each {interval.phrase}"
+
+
+def _normalized(kind: str, value: Any, interval: Interval | None, choices: Any) -> Any:
+    """``value`` as the Python type of ``kind``, or ``None`` if it is not acceptable."""
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
+    if kind == "str":
+        if (
+            not isinstance(value, str)
+            or not value
+            or (choices is not None and value not in choices)
+        ):
+            return None
+        return value
+    if kind == "ints":
+        if not isinstance(value, (list, tuple)) or not value:
+            return None
+        entries = [_normalized("int", v, interval, None) for v in value]
+        return None if any(e is None for e in entries) else tuple(entries)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if kind == "int":
+        if not isinstance(value, numbers.Integral) or abs(int(value)) > INT64_MAX:
+            return None
+        number: float = int(value)
+    else:
+        try:
+            number = float(value)
+        except (OverflowError, ValueError):
+            return None
+        if not math.isfinite(number):
+            return None
+    return number if interval is None or number in interval else None
+
+
+def _check_value(f: dataclasses.Field, kind: str, optional: bool, value: Any, label: str) -> Any:
+    """Checks one value of field ``f`` and returns it normalised.
+
+    Normalised means: lists become tuples, numpy scalars become Python numbers
+    and an ``int`` in a float field becomes a ``float``.
+
+    Raises:
+        ConfigError: ``<label> must be <what the field accepts>, got <value>``.
+    """
+    if optional and value is None:
+        return None
+    interval = f.metadata.get("range")
+    choices = option_choices(f)
+    normal = _normalized(kind, value, interval, choices)
+    if normal is not None:
+        return normal
+    wanted = _requirement(kind, interval, choices)
+    if kind in ("int", "ints") and _exceeds_int64(value):
+        wanted += " (and within 64 bits)"
+    if optional:
+        wanted += " (or unset)"
+    raise ConfigError(f"{label} must be {wanted}, got {value_text(value)}")
+
+
+def _exceeds_int64(value: Any) -> bool:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return any(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and abs(int(v)) > INT64_MAX
+        for v in values
+    )
+
+
+def check_option(cls: type, name: str, value: Any, *, label: str | None = None) -> Any:
+    """Checks ``value`` against field ``name`` of config class ``cls``, returning it normalised.
+
+    For callers with parameters of their own that mirror a config field (the
+    scikit-learn estimator's ``batch_size``): the same rule, their own name.
+
+    Raises:
+        ConfigError: naming ``label`` (default: the field's flag).
+    """
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    kind, optional = _field_kinds(cls)[name]
+    return _check_value(f, kind, optional, value, label or option_label(f))
+
+
+def check_fields(cfg: Any, *, flags: bool = True) -> None:
+    """Checks every field of dataclass ``cfg`` on its own, normalising the values in place.
+
+    Args:
+        cfg: a config object.
+        flags: name fields as command-line flags (``--noise-ratio``); ``False`` names
+            them as in Python (``noise_ratio``).
+
+    Raises:
+        ConfigError: for the first field whose value is not acceptable.
+    """
+    kinds = _field_kinds(type(cfg))
+    for f in dataclasses.fields(cfg):
+        kind, optional = kinds[f.name]
+        value = _check_value(f, kind, optional, getattr(cfg, f.name), option_label(f, flags=flags))
+        setattr(cfg, f.name, value)
+
+
+def _labeller(cfg: Any, flags: bool) -> Callable[[str], str]:
+    """``name -> label`` for the fields of ``cfg``, for messages about several fields."""
+    by_name = {f.name: f for f in dataclasses.fields(cfg)}
+    return lambda name: option_label(by_name[name], flags=flags)
+
+
+def _architectures() -> tuple[str, ...]:
+    # imported here: the architectures module imports this one
+    from autoencoders.models.architectures import ARCHITECTURES
+
+    return tuple(ARCHITECTURES)
+
+
+def _variants() -> tuple[str, ...]:
+    from autoencoders.models import VARIANTS
+
+    return tuple(VARIANTS)
+
+
+def _strategies() -> tuple[str, ...]:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    return ("auto", *StrategyRegistry.available_strategies())
+
+
+# ------------------------------------------------------------ model configs
 @dataclass
 class ModelConfig:
     """Fields every variant has. ``model`` is the variant's registry key."""
 
-    model: str = option("deep", "model variant", cli=False)
+    model: str = option("deep", "model variant", cli=False, choices=_variants, flag="--model")
     input_shape: tuple[int, ...] = option(
-        (1, 32, 32), "shape of one sample; set from the data set", cli=False
+        (1, 32, 32), "shape of one sample; set from the data set", cli=False, range=at_least(1)
     )
-    latent_dim: int = option(20, "size of the code z")
-    architecture: str = option("mlp", "encoder/decoder family: linear, mlp, conv, lstm, conv1d")
-    num_layers: int = option(3, "linear layers in each of the mlp encoder and decoder")
+    latent_dim: int = option(20, "size of the code z", range=at_least(1))
+    architecture: str = option(
+        "mlp",
+        "encoder/decoder family: linear, mlp, conv, lstm, conv1d",
+        choices=_architectures,
+    )
+    num_layers: int = option(
+        3, "linear layers in each of the mlp encoder and decoder", range=at_least(1)
+    )
     channels: tuple[int, ...] = option(
-        (32, 64, 128), "channels of the conv/conv1d encoder's stride-2 layers"
+        (32, 64, 128), "channels of the conv/conv1d encoder's stride-2 layers", range=WIDTH
     )
-    lr: float = option(1e-3, "Adam learning rate")
-    weight_decay: float = option(0.0, "Adam weight decay")
-    recon_loss: str = option("bce", "reconstruction loss: bce (data in [0,1]), mse or rmse")
-    output_activation: str = option("sigmoid", "decoder output: sigmoid ([0,1] data) or identity")
-    noise: str = option("salt_pepper", "input corruption: salt_pepper, gaussian or masking")
-    noise_ratio: float = option(0.0, "corruption strength during training (0: off)")
+    lr: float = option(1e-3, "Adam learning rate", range=above(0))
+    weight_decay: float = option(0.0, "Adam weight decay", range=at_least(0))
+    recon_loss: str = option(
+        "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=RECON_LOSSES
+    )
+    output_activation: str = option(
+        "sigmoid",
+        "decoder output: sigmoid ([0,1] data) or identity",
+        choices=OUTPUT_ACTIVATIONS,
+    )
+    noise: str = option(
+        "salt_pepper", "input corruption: salt_pepper, gaussian or masking", choices=NOISE_KINDS
+    )
+    noise_ratio: float = option(0.0, "corruption strength during training (0: off)", range=UNIT)
 
     def make_bottleneck(self) -> Bottleneck:
         """The bottleneck this variant puts between encoder and decoder."""
         return IdentityBottleneck(self.latent_dim)
+
+    def encoder_features(self) -> int:
+        """How many values the encoder hands the bottleneck (its ``in_features``).
+
+        Equal to ``make_bottleneck().in_features``, without building the bottleneck.
+        """
+        return self.latent_dim
 
     def module_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the training module besides the three networks."""
@@ -67,38 +419,149 @@ class ModelConfig:
             "config": config_to_dict(self),
         }
 
+    def validate(self, *, input_shape_known: bool = True, flags: bool = True) -> None:
+        """Checks every field, and the fields against each other, before any work.
+
+        Accepted values are normalised in place (lists become tuples, numpy
+        scalars Python numbers, ints in float fields floats).
+
+        Args:
+            input_shape_known: whether ``input_shape`` is the data's. ``False``
+                (the default shape is still a placeholder) skips the rules that
+                depend on it: the code size relative to the input, and whether the
+                architecture fits the shape.
+            flags: name options as command-line flags (``--latent-dim``); ``False``
+                names them as fields (``latent_dim``), for Python callers.
+
+        Raises:
+            ConfigError: for the first rule broken, in one line naming the option,
+                the value and what would be valid.
+        """
+        check_fields(self, flags=flags)
+        name = _labeller(self, flags)
+        self._check_combinations(name)
+        self._check_latent_size(name, input_shape_known)
+        if input_shape_known:
+            self._check_backbone(name)
+
+    def _check_combinations(self, name: Callable[[str], str]) -> None:
+        """Rules between fields that hold whatever the input's shape."""
+        if self.recon_loss == "bce" and self.output_activation != "sigmoid":
+            raise ConfigError(
+                f"{name('recon_loss')} bce needs outputs in [0, 1], i.e. "
+                f"{name('output_activation')} sigmoid, got {name('output_activation')} "
+                f"{self.output_activation}; use {name('recon_loss')} mse for unbounded data"
+            )
+
+    def _check_latent_size(self, name: Callable[[str], str], input_shape_known: bool) -> None:
+        # The bound is min(4 x input values, 16384): see MAX_LATENT_DIM and MAX_LATENT_FACTOR.
+        most, why = MAX_LATENT_DIM, f"at most {MAX_LATENT_DIM}"
+        if input_shape_known:
+            n_in = math.prod(self.input_shape)
+            if MAX_LATENT_FACTOR * n_in < most:
+                most = MAX_LATENT_FACTOR * n_in
+                why = f"at most {MAX_LATENT_FACTOR}x the {n_in} values of input_shape {self.input_shape}"
+        if self.latent_dim > most:
+            raise ConfigError(
+                f"{name('latent_dim')} must be in [1, {most}] ({why}; the model keeps a "
+                "latent_dim x latent_dim covariance of its codes and latent_dim-wide weight "
+                f"matrices), got {self.latent_dim}"
+            )
+
+    def _check_backbone(self, name: Callable[[str], str]) -> None:
+        """Whether the encoder/decoder family can be built for ``input_shape``."""
+        arch, shape = self.architecture, self.input_shape
+        layout = {"conv": "(C, H, W)", "conv1d": "(C, L)", "lstm": "(C, L)"}.get(arch)
+        if layout is not None and len(shape) != layout.count(",") + 1:
+            raise ConfigError(
+                f"{name('architecture')} {arch} needs input_shape {layout}, got {shape}"
+            )
+        if arch in ("conv", "conv1d"):
+            try:
+                check_halvable(shape[1:], len(self.channels), f"the {arch} encoder", shape)
+            except ValueError as err:
+                raise ConfigError(f"{name('channels')} {list(self.channels)}: {err}") from None
+        if arch == "mlp":
+            self._check_mlp(name)
+
+    def _check_mlp(self, name: Callable[[str], str]) -> None:
+        """The mlp narrows layer by layer from the input to the code, both ways."""
+        n_in = math.prod(self.input_shape)
+        factor = self.encoder_features() // self.latent_dim
+        widths = {self.encoder_features(), self.latent_dim}
+        if factor + 1 > n_in:
+            raise ConfigError(
+                f"{name('architecture')} mlp cannot narrow {n_in} input values to a code "
+                f"(it needs more than {factor}); use {name('architecture')} linear"
+            )
+        if max(widths) >= n_in:
+            unit = "latent_dim" if factor == 1 else f"{factor} x latent_dim"
+            raise ConfigError(
+                f"{name('latent_dim')} must be in [1, {(n_in - 1) // factor}] for "
+                f"{name('architecture')} mlp on {n_in} input values (every layer narrows, "
+                f"down to {unit} units), got {self.latent_dim}"
+            )
+        if _mlp_fits(n_in, widths, self.num_layers):
+            return
+        # the most layers that fit, for the message (assumes fewer layers fit more easily)
+        low, high = 1, self.num_layers - 1
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if _mlp_fits(n_in, widths, mid) else (low, mid - 1)
+        raise ConfigError(
+            f"{name('num_layers')} must be in [1, {low}] for {n_in} input values and "
+            f"{name('latent_dim')} {self.latent_dim} (each mlp layer must be narrower than "
+            f"the one before), got {self.num_layers}: too deep"
+        )
+
+
+def _mlp_fits(n_in: int, widths: set[int], num_layers: int) -> bool:
+    """Whether ``num_layers`` strictly narrowing layers lead from ``n_in`` to each width."""
+    for width in widths:
+        if num_layers > n_in - width:  # not enough distinct widths; also spares a huge list
+            return False
+        try:
+            shrinking_widths(n_in, width, num_layers)
+        except ValueError:
+            return False
+    return True
+
 
 @dataclass
 class SimpleConfig(ModelConfig):
     """One linear layer each way (the lecture's first model)."""
 
-    model: str = option("simple", "model variant", cli=False)
-    architecture: str = option("linear", "encoder/decoder family")
+    model: str = option("simple", "model variant", cli=False, choices=_variants, flag="--model")
+    architecture: str = option("linear", "encoder/decoder family", choices=_architectures)
 
 
 @dataclass
 class DeepConfig(ModelConfig):
     """A deep fully connected autoencoder."""
 
-    model: str = option("deep", "model variant", cli=False)
+    model: str = option("deep", "model variant", cli=False, choices=_variants, flag="--model")
 
 
 @dataclass
 class DenoisingConfig(DeepConfig):
     """A deep autoencoder trained on corrupted inputs to reproduce the clean ones."""
 
-    model: str = option("denoising", "model variant", cli=False)
-    noise_ratio: float = option(0.25, "corruption strength during training (0: off)")
+    model: str = option("denoising", "model variant", cli=False, choices=_variants, flag="--model")
+    noise_ratio: float = option(0.25, "corruption strength during training (0: off)", range=UNIT)
 
 
 @dataclass
 class SparseConfig(DeepConfig):
     """A deep autoencoder with a sigmoid code pushed towards sparse activations."""
 
-    model: str = option("sparse", "model variant", cli=False)
-    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1")
-    sparsity: float = option(0.05, "target mean activation of each code unit (kld)")
-    sparse_weight: float = option(1.0, "weight of the sparsity penalty")
+    model: str = option("sparse", "model variant", cli=False, choices=_variants, flag="--model")
+    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=SPARSE_LOSSES)
+    sparsity: float = option(
+        0.05,
+        "target mean activation of each code unit (kld)",
+        range=Interval(0, 1, low_open=True, high_open=True),
+    )
+    sparse_weight: float = option(1.0, "weight of the sparsity penalty", range=at_least(0))
 
     def make_bottleneck(self) -> Bottleneck:
         return SparseBottleneck(
@@ -114,110 +577,179 @@ def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
     }
 
 
-def config_from_dict(data: dict[str, Any], config_cls: type[ModelConfig]) -> ModelConfig:
-    """Builds ``config_cls`` from JSON data, refusing keys the class does not have.
+def config_from_dict(
+    data: dict[str, Any], config_cls: type[ModelConfig], *, flags: bool = True
+) -> ModelConfig:
+    """Builds ``config_cls`` from JSON data and validates it.
+
+    The rules that depend on the input's shape run only when ``data`` gives
+    ``input_shape``; otherwise the class's default shape is a placeholder, to be
+    replaced by the data's (and the config validated again then).
+
+    Args:
+        data: field values; lists stand for tuples.
+        config_cls: the variant's config class.
+        flags: name options in messages as command-line flags (``--latent-dim``),
+            or, when ``False``, as fields (``latent_dim``).
 
     Raises:
-        ValueError: naming the unknown keys and listing the valid ones.
+        ConfigError: for keys the class does not have (listing the valid ones) and
+            for any value :meth:`ModelConfig.validate` refuses.
     """
-    names = {f.name: f for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(data) - set(names))
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown option(s) {unknown} for model {config_cls().model!r}; "
             f"valid options: {sorted(names)}"
         )
-    values = {k: tuple(v) if isinstance(names[k].default, tuple) else v for k, v in data.items()}
-    return config_cls(**values)
+    cfg = config_cls(**data)
+    cfg.validate(input_shape_known="input_shape" in data, flags=flags)
+    return cfg
 
 
+# -------------------------------------------------------------- run config
 @dataclass
 class TrainConfig:
     """Settings of one training run (data, schedule, output), separate from the model."""
 
     dataset: str = option("digits", "data set name or path (see `autoencoders list-datasets`)")
     data_dir: str | None = option(None, "folder holding or receiving data files")
-    epochs: int = option(10, "training epochs")
-    batch_size: int = option(256, "training batch size")
-    train_size: int | None = option(None, "use only this many training samples")
-    exclude_class: int | None = option(None, "leave this class out of training")
-    only_class: int | None = option(None, "train on this class only")
-    seed: int = option(42, "random seed (data split, initialisation, noise)")
+    epochs: int = option(10, "training epochs", range=at_least(1))
+    batch_size: int = option(256, "training batch size", range=at_least(1))
+    train_size: int | None = option(None, "use only this many training samples", range=at_least(1))
+    exclude_class: int | None = option(None, "leave this class out of training", range=at_least(0))
+    only_class: int | None = option(None, "train on this class only", range=at_least(0))
+    seed: int = option(42, "random seed (data split, initialisation, noise)", range=(0, MAX_SEED))
     output: str = option("runs", "folder for checkpoints, logs and pictures")
-    accelerator: str = option("auto", "cpu, gpu or auto")
-    threads: int | None = option(None, "CPU threads for torch (default: torch's choice)")
-    precision: str | None = option(None, "Lightning precision, e.g. 16-mixed or bf16-mixed")
+    accelerator: str = option("auto", "cpu, gpu, cuda, mps or auto", choices=ACCELERATORS)
+    threads: int | None = option(
+        None, "CPU threads for torch (default: torch's choice)", range=at_least(1)
+    )
+    precision: str | None = option(
+        None, "Lightning precision, e.g. 16-mixed or bf16-mixed", choices=PRECISIONS
+    )
     compile: bool = option(False, "wrap the model in torch.compile")
     steps_per_call: int | None = option(
         None,
         "optimizer steps per Lightning training_step call (default: 2048 samples' worth "
         "of batches; 1: Lightning's usual one step per call)",
+        range=at_least(1),
     )
     data_kind: str = option(
         "auto",
         "how to read 2-D/3-D arrays: auto (images, or signals for the sequence model), "
         "image or signal",
+        choices=DATA_KINDS,
     )
     checkpoint_every: int = option(
-        0, "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)"
+        0,
+        "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)",
+        range=at_least(0),
     )
-    resume: str | None = option(
-        None, "continue the run in this run folder or from this .ckpt file"
-    )
+    resume: str | None = option(None, "continue the run in this run folder or from this .ckpt file")
     overwrite: bool = option(False, "replace a run folder that holds another run")
-    devices: int = option(1, "processes (CPU) or GPUs to train on, per machine")
-    num_nodes: int = option(1, "machines taking part (with --strategy ddp)")
-    strategy: str = option("auto", "Lightning strategy: auto, ddp, ddp_spawn, ...")
+    devices: int = option(1, "processes (CPU) or GPUs to train on, per machine", range=at_least(1))
+    num_nodes: int = option(1, "machines taking part (with --strategy ddp)", range=at_least(1))
+    strategy: str = option(
+        "auto", "Lightning strategy: auto, ddp, ddp_spawn, ...", choices=_strategies
+    )
+
+    def validate(self, *, flags: bool = True) -> None:
+        """Checks every setting before any work, normalising accepted values in place.
+
+        Args:
+            flags: name options as command-line flags (``--batch-size``); ``False``
+                names them as fields (``batch_size``).
+
+        Raises:
+            ConfigError: for the first setting out of its range, in one line.
+        """
+        check_fields(self, flags=flags)
+        name = _labeller(self, flags)
+        if self.exclude_class is not None and self.exclude_class == self.only_class:
+            raise ConfigError(
+                f"{name('exclude_class')} and {name('only_class')} name the same class "
+                f"({self.only_class}), which leaves nothing to train on; give one of them"
+            )
 
 
+def validate_train(cfg: TrainConfig) -> None:
+    """Checks a run's settings (``cfg.validate()``), for callers that prefer a function.
+
+    Raises:
+        ConfigError: for the first setting out of its range.
+    """
+    cfg.validate()
+
+
+# ------------------------------------------------------------ more variants
 @dataclass
 class ConvConfig(ModelConfig):
     """A convolutional autoencoder: stride-2 3x3 convolutions and their transposed mirror."""
 
-    model: str = option("conv", "model variant", cli=False)
-    architecture: str = option("conv", "encoder/decoder family")
+    model: str = option("conv", "model variant", cli=False, choices=_variants, flag="--model")
+    architecture: str = option("conv", "encoder/decoder family", choices=_architectures)
 
 
 @dataclass
 class VAEConfig(DeepConfig):
     """A variational autoencoder: a Gaussian code with a KL penalty towards N(0, I)."""
 
-    model: str = option("vae", "model variant", cli=False)
-    beta: float = option(1.0, "weight of the KL term (1: VAE, >1: beta-VAE)")
-    kl_warmup_steps: int = option(0, "training steps over which the KL weight ramps from 0 to 1")
+    model: str = option("vae", "model variant", cli=False, choices=_variants, flag="--model")
+    beta: float = option(1.0, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
+    kl_warmup_steps: int = option(
+        0, "training steps over which the KL weight ramps from 0 to 1", range=at_least(0)
+    )
 
     def make_bottleneck(self) -> Bottleneck:
         return VariationalBottleneck(self.latent_dim, self.beta, self.kl_warmup_steps)
+
+    def encoder_features(self) -> int:
+        """The encoder gives a mean and a log-variance per code unit."""
+        return 2 * self.latent_dim
 
 
 @dataclass
 class BetaVAEConfig(VAEConfig):
     """A beta-VAE that weights the KL term twice: a smoother, more disentangled code."""
 
-    model: str = option("beta-vae", "model variant", cli=False)
-    beta: float = option(2.0, "weight of the KL term (1: VAE, >1: beta-VAE)")
+    model: str = option("beta-vae", "model variant", cli=False, choices=_variants, flag="--model")
+    beta: float = option(2.0, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
 
 
 @dataclass
 class LooseBetaVAEConfig(VAEConfig):
     """A beta-VAE with half the KL weight: sharper reconstructions, a less regular code."""
 
-    model: str = option("beta-vae-loose", "model variant", cli=False)
-    beta: float = option(0.5, "weight of the KL term (1: VAE, >1: beta-VAE)")
+    model: str = option(
+        "beta-vae-loose", "model variant", cli=False, choices=_variants, flag="--model"
+    )
+    beta: float = option(0.5, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
 
 
 @dataclass
 class VQConfig(DeepConfig):
     """A vector-quantised autoencoder: each group of the code snaps to a learned codebook."""
 
-    model: str = option("vq", "model variant", cli=False)
-    latent_dim: int = option(32, "size of the code z")
-    num_codes: int = option(512, "codebook entries")
-    code_dim: int = option(4, "size of each codebook entry; latent_dim must be a multiple")
-    commitment: float = option(0.25, "weight of the commitment loss")
+    model: str = option("vq", "model variant", cli=False, choices=_variants, flag="--model")
+    latent_dim: int = option(32, "size of the code z", range=at_least(1))
+    # at least 2: a one-entry codebook quantises everything to one point
+    num_codes: int = option(512, "codebook entries", range=(2, MAX_WIDTH))
+    code_dim: int = option(
+        4, "size of each codebook entry; latent_dim must be a multiple", range=at_least(1)
+    )
+    commitment: float = option(0.25, "weight of the commitment loss", range=at_least(0))
     ema: bool = option(False, "update the codebook by moving averages instead of gradients")
-    decay: float = option(0.99, "decay of the codebook's moving averages (--ema)")
-    dead_after: int = option(20, "restart codes unused for this many steps (0: never)")
+    # open at 0 too: the quantiser refuses decay 0 (the codebook would forget every step)
+    decay: float = option(
+        0.99,
+        "decay of the codebook's moving averages (--ema)",
+        range=Interval(0, 1, low_open=True, high_open=True),
+    )
+    dead_after: int = option(
+        20, "restart codes unused for this many steps (0: never)", range=at_least(0)
+    )
 
     def make_bottleneck(self) -> Bottleneck:
         return VectorQuantizer(
@@ -230,14 +762,27 @@ class VQConfig(DeepConfig):
             dead_after=self.dead_after,
         )
 
+    def _check_combinations(self, name: Callable[[str], str]) -> None:
+        super()._check_combinations(name)
+        if self.latent_dim % self.code_dim:
+            raise ConfigError(
+                f"{name('latent_dim')} must be a multiple of code_dim ({name('code_dim')} "
+                f"{self.code_dim}): the code is split into groups of code_dim values, "
+                f"got {self.latent_dim}"
+            )
+
 
 @dataclass
 class ContractiveConfig(DeepConfig):
     """A deep autoencoder penalised for the encoder's sensitivity to its input."""
 
-    model: str = option("contractive", "model variant", cli=False)
+    model: str = option(
+        "contractive", "model variant", cli=False, choices=_variants, flag="--model"
+    )
     contractive_weight: float = option(
-        0.1, "weight of the squared Frobenius norm of the encoder's Jacobian"
+        0.1,
+        "weight of the squared Frobenius norm of the encoder's Jacobian",
+        range=at_least(0),
     )
 
     def module_kwargs(self) -> dict[str, Any]:
@@ -248,8 +793,10 @@ class ContractiveConfig(DeepConfig):
 class StackedConfig(DeepConfig):
     """A deep autoencoder pre-trained greedily layer by layer, then fine-tuned end to end."""
 
-    model: str = option("stacked", "model variant", cli=False)
-    pretrain_epochs: int = option(1, "epochs of greedy training per layer before fine-tuning")
+    model: str = option("stacked", "model variant", cli=False, choices=_variants, flag="--model")
+    pretrain_epochs: int = option(
+        1, "epochs of greedy training per layer before fine-tuning", range=at_least(0)
+    )
 
     def module_class(self) -> type[AutoEncoder]:
         """The training module of this variant (:class:`~autoencoders.models.stacked.StackedAutoEncoder`)."""
@@ -260,18 +807,36 @@ class StackedConfig(DeepConfig):
     def module_kwargs(self) -> dict[str, Any]:
         return {**super().module_kwargs(), "pretrain_epochs": self.pretrain_epochs}
 
+    def _check_combinations(self, name: Callable[[str], str]) -> None:
+        super()._check_combinations(name)
+        if self.architecture != "mlp":
+            raise ConfigError(
+                f"{name('architecture')} must be mlp for model 'stacked', which pre-trains "
+                f"the mlp layer by layer, got {self.architecture!r}; use {name('architecture')} mlp"
+            )
+
 
 @dataclass
 class SequenceConfig(ModelConfig):
     """An autoencoder for 1-D signals ``(C, L)``: strided 1-D convolutions or an LSTM."""
 
-    model: str = option("sequence", "model variant", cli=False)
+    model: str = option("sequence", "model variant", cli=False, choices=_variants, flag="--model")
     input_shape: tuple[int, ...] = option(
-        (1, 64), "shape of one signal (C, L); set from the data set", cli=False
+        (1, 64), "shape of one signal (C, L); set from the data set", cli=False, range=at_least(1)
     )
-    architecture: str = option("conv1d", "encoder/decoder family: conv1d or lstm")
-    channels: tuple[int, ...] = option((16, 32, 64), "channels of the conv1d stride-2 layers")
-    hidden_size: int = option(64, "LSTM hidden units (lstm architecture)")
-    recon_loss: str = option("mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)")
-    output_activation: str = option("identity", "decoder output: identity or sigmoid")
-    noise_ratio: float = option(0.0, "corruption strength during training (0: off)", cli=False)
+    architecture: str = option(
+        "conv1d", "encoder/decoder family: conv1d or lstm", choices=_architectures
+    )
+    channels: tuple[int, ...] = option(
+        (16, 32, 64), "channels of the conv1d stride-2 layers", range=WIDTH
+    )
+    hidden_size: int = option(64, "LSTM hidden units (lstm architecture)", range=WIDTH)
+    recon_loss: str = option(
+        "mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)", choices=RECON_LOSSES
+    )
+    output_activation: str = option(
+        "identity", "decoder output: identity or sigmoid", choices=OUTPUT_ACTIVATIONS
+    )
+    noise_ratio: float = option(
+        0.0, "corruption strength during training (0: off)", cli=False, range=UNIT
+    )

@@ -39,3 +39,7 @@ class TrainingStopped(UserError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class NonFiniteLoss(TrainingStopped):
+    """The training loss became NaN or infinite; training stopped before saving it."""

@@ -22,7 +22,7 @@ import logging
 import math
 import numbers
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,9 +33,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
 from autoencoders.assess import ModelCodec
+from autoencoders.config import (
+    INT64_MAX,
+    MAX_SEED,
+    ModelConfig,
+    TrainConfig,
+    check_option,
+    config_from_dict,
+    value_text,
+)
 from autoencoders.data.datamodule import ArrayDataModule
 from autoencoders.data.sources import ArrayDataset
-from autoencoders.models import build_model, make_config
+from autoencoders.errors import ConfigError, DataError
+from autoencoders.models import VARIANTS, build_model
 from autoencoders.module import AutoEncoder
 from autoencoders.training import make_trainer
 
@@ -123,22 +133,18 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Trains the autoencoder on the rows of ``X`` (``y`` is ignored).
 
         Raises:
-            ValueError: for invalid parameters (unknown model or option, a shape
-                that does not hold ``n_features`` values, an unknown ``scale``)
-                or invalid data (non-finite values, fewer than 2 rows, values
-                outside [0, 1] with ``scale="none"``).
+            ConfigError: (a ``ValueError``) for invalid parameters: an unknown model
+                or option, a value out of its range (the same rules as the command
+                line's, see :mod:`autoencoders.config`), a shape that does not hold
+                ``n_features`` values, a code too large for the input.
+            ValueError: for invalid data (non-finite values, fewer than 2 rows; a
+                ``DataError`` for values outside [0, 1] with ``scale="none"``).
         """
-        self._check_params()
+        input_shape = self._check_params()
         # BatchNorm layers cannot train on a single sample, hence at least 2 rows.
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        shape = self._sample_shape(X.shape[1])
-        cfg = make_config(
-            self.model,
-            input_shape=shape,
-            latent_dim=int(self.latent_dim),
-            lr=float(self.lr),
-            **(self.model_options or {}),
-        )
+        shape = self._sample_shape(input_shape, X.shape[1])
+        cfg = self._make_config(shape)
         self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
         x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
         seed = self._seed()
@@ -149,7 +155,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             if self.epochs > 0:
                 self._train(model, x, seed)
         self.model_ = model.cpu().eval()
-        self.n_components_ = int(self.latent_dim)
+        self.n_components_ = cfg.latent_dim
         self.input_shape_ = shape
         x_hat = self._from_unit(ModelCodec(self.model_).reconstruct(x.numpy()).reshape(len(X), -1))
         self.reconstruction_error_ = float(((X - x_hat) ** 2).sum(axis=1).mean())
@@ -224,30 +230,83 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return tags
 
     # -------------------------------------------------------------- helpers
-    def _check_params(self) -> None:
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
-        if not isinstance(self.epochs, numbers.Integral) or self.epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        clashes = sorted(set(self.model_options or {}) & set(_OWN_FIELDS))
+    def _check_params(self) -> tuple[int, ...] | None:
+        """Checks the parameters that do not depend on X; returns ``input_shape`` as a tuple.
+
+        Parameters that mirror a config field are checked by that field's rule
+        (:func:`autoencoders.config.check_option`), under the parameter's own name.
+
+        Raises:
+            ConfigError: naming the parameter, its value and what would be valid.
+        """
+        if not isinstance(self.model, str) or self.model not in VARIANTS:
+            raise ConfigError(
+                f"unknown model {value_text(self.model)}; choose one of: {', '.join(VARIANTS)}"
+            )
+        if not isinstance(self.scale, str) or self.scale not in SCALES:
+            raise ConfigError(f"scale must be one of {SCALES}, got {value_text(self.scale)}")
+        # epochs=0 is allowed here (a freshly initialised model), unlike on the command line
+        if (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, numbers.Integral)
+            or not 0 <= self.epochs <= INT64_MAX
+        ):
+            raise ConfigError(f"epochs must be an integer >= 0, got {value_text(self.epochs)}")
+        check_option(TrainConfig, "batch_size", self.batch_size, label="batch_size")
+        check_option(TrainConfig, "accelerator", self.accelerator, label="accelerator")
+        if not isinstance(self.random_state, (type(None), np.random.RandomState)):
+            seed = self.random_state
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+                raise ConfigError(
+                    f"random_state must be None, an integer in [0, {MAX_SEED}] or a "
+                    f"numpy RandomState, got {value_text(seed)}"
+                )
+            check_option(TrainConfig, "seed", seed, label="random_state")
+        # scikit-learn's convention: verbose is a flag or a non-negative level
+        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
+            raise ConfigError(
+                f"verbose must be true, false or an integer >= 0, got {value_text(self.verbose)}"
+            )
+        options = self.model_options
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(
+                f"model_options must be a dict of config fields, got {value_text(options)}"
+            )
+        clashes = sorted(set(options or {}) & set(_OWN_FIELDS), key=str)
         if clashes:
-            raise ValueError(
+            raise ConfigError(
                 f"model_options may not set {clashes}: pass them as the estimator's own "
                 "parameters (model, input_shape, latent_dim, lr)"
             )
-
-    def _sample_shape(self, n_features: int) -> tuple[int, ...]:
         if self.input_shape is None:
+            return None
+        shape = self.input_shape
+        if isinstance(shape, np.ndarray) and shape.ndim == 1:
+            shape = shape.tolist()
+        if isinstance(shape, Sequence) and not isinstance(shape, str):
+            shape = list(shape)
+        return check_option(ModelConfig, "input_shape", shape, label="input_shape")
+
+    def _sample_shape(self, shape: tuple[int, ...] | None, n_features: int) -> tuple[int, ...]:
+        if shape is None:
             return (n_features,)
-        shape = tuple(int(s) for s in self.input_shape)
         if math.prod(shape) != n_features:
-            raise ValueError(
+            raise ConfigError(
                 f"input_shape={shape} holds {math.prod(shape)} values, but X has "
                 f"{n_features} features"
             )
         return shape
+
+    def _make_config(self, shape: tuple[int, ...]) -> ModelConfig:
+        """The model's config, validated by the config's own rules under Python names."""
+        data = {
+            **(self.model_options or {}),
+            "model": self.model,
+            "input_shape": shape,
+            "latent_dim": self.latent_dim,
+            "lr": self.lr,
+        }
+        return config_from_dict(data, VARIANTS[self.model].config_cls, flags=False)
 
     def _fit_scaling(self, X: np.ndarray, needs_unit_range: bool) -> None:
         # kept apart from `scale`, so that set_params after fit cannot change transform
@@ -258,7 +317,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return
         low, high = float(X.min()), float(X.max())
         if needs_unit_range and (low < 0.0 or high > 1.0):
-            raise ValueError(
+            raise DataError(
                 f"scale='none' needs X in [0, 1] (model {self.model!r} has a sigmoid output "
                 f"or BCE loss), but X spans [{low:g}, {high:g}]: pass scale='minmax' or "
                 "rescale X first"

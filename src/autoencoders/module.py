@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from autoencoders.data.loader import GroupedLoader, StepGroup
+from autoencoders.errors import NonFiniteLoss
 from autoencoders.losses import RECON_LOSSES, reconstruction_loss
 from autoencoders.nn.bottlenecks import Bottleneck
 from autoencoders.nn.component import Component
@@ -94,6 +95,8 @@ class AutoEncoder(L.LightningModule):
         self.config = dict(config) if config else None
         #: optimizer steps per `training_step` call (None: `SAMPLES_PER_CALL` samples' worth)
         self.steps_per_call: int | None = None
+        #: training samples each process saw in the last epoch (one entry per process)
+        self.samples_per_process: list[int] = []
         latent_dim = int(getattr(bottleneck, "latent_dim", 0))
         self.latent_dim = latent_dim
         # Running moments of the training codes: a Gaussian fitted to them is the
@@ -101,6 +104,8 @@ class AutoEncoder(L.LightningModule):
         self.register_buffer("code_count", torch.zeros(()))
         self.register_buffer("code_sum", torch.zeros(latent_dim))
         self.register_buffer("code_outer", torch.zeros(latent_dim, latent_dim))
+        # The epoch those sums cover: a run resumed inside an epoch keeps adding to them.
+        self.register_buffer("code_epoch", torch.tensor(-1))
 
     # ----------------------------------------------------------------- verbs
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,6 +238,7 @@ class AutoEncoder(L.LightningModule):
                 "(a StepGroup from autoencoders.data.loader.GroupedLoader)"
             )
         out = self._train_batch(_inputs(batch))
+        self._check_finite(out["loss"])
         trainer = self._trainer
         if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
             # Lightning's `log` costs far more than a small model's step; calling it
@@ -267,12 +273,21 @@ class AutoEncoder(L.LightningModule):
             steps.append((self._metrics(out), out["z"]))
         if not steps:
             return
+        # One host sync per group: a NaN in any step has reached the last step's loss.
+        self._check_finite(out["loss"])  # type: ignore[index]
         # Bookkeeping once per group, not per step: a few small ops fewer per step.
         self._accumulate_codes(torch.cat([z for _, z in steps]))
         self._accumulate_train_metrics([m for m, _ in steps], [len(z) for _, z in steps])
         if _logger_will_write(self._trainer):
             # `log` costs ~2 ms a call: only call it when the logger writes the value.
             self._log_stage("train", out, on_step=True, on_epoch=False)
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteLoss(
+                f"training loss became {float(loss.detach())} by step {self.global_step} "
+                f"(epoch {self.current_epoch + 1})"
+            )
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "val")
@@ -284,9 +299,11 @@ class AutoEncoder(L.LightningModule):
         return self.encode(_inputs(batch))
 
     def on_train_epoch_start(self) -> None:
-        self.code_count.zero_()
-        self.code_sum.zero_()
-        self.code_outer.zero_()
+        if int(self.code_epoch) != self.current_epoch:
+            self.code_epoch.fill_(self.current_epoch)
+            self.code_count.zero_()
+            self.code_sum.zero_()
+            self.code_outer.zero_()
         self.__dict__["_train_sums"] = {}
 
     def _accumulate_train_metrics(
@@ -313,13 +330,14 @@ class AutoEncoder(L.LightningModule):
             return
         totals = sums["_total"] / sums["_count"]
         means = {f"train/{k}_epoch": totals[i] for i, k in enumerate(sums["_keys"])}
-        self.log_dict(means, on_step=False, on_epoch=True)
-        loss = means.get("train/loss_epoch")
-        if loss is not None and not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss became {float(loss)} in epoch {self.current_epoch}: lower the "
-                "learning rate (--lr), or pass detect_anomaly=True to find the operation"
-            )
+        self.log_dict(means, on_step=False, on_epoch=True, sync_dist=self._several_processes())
+        # Each process's share of the epoch, so a run can show that every one took part.
+        counts = self.all_gather(torch.tensor(float(sums["_count"]), device=self.device))
+        self.samples_per_process = [int(c) for c in counts.reshape(-1).tolist()]
+
+    def _several_processes(self) -> bool:
+        trainer = self._trainer
+        return trainer is not None and trainer.world_size > 1
 
     def _accumulate_codes(self, z: torch.Tensor) -> None:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
@@ -351,7 +369,13 @@ class AutoEncoder(L.LightningModule):
     ) -> None:
         metrics = {f"{stage}/{k}": v for k, v in self._metrics(out).items()}
         loss = metrics.pop(f"{stage}/loss")
-        kw = {"on_step": on_step, "on_epoch": on_epoch, "batch_size": out["z"].shape[0]}
+        kw = {
+            "on_step": on_step,
+            "on_epoch": on_epoch,
+            "batch_size": out["z"].shape[0],
+            # epoch means over every process's share, where there are several
+            "sync_dist": on_epoch and not on_step and self._several_processes(),
+        }
         self.log_dict(metrics, **kw)
         self.log(f"{stage}/loss", loss, prog_bar=True, **kw)
 
@@ -406,6 +430,8 @@ class AutoEncoder(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["autoencoder_config"] = self.config
+        checkpoint["samples_per_process"] = list(self.samples_per_process)
         try:
             checkpoint["autoencoder_spec"] = self.spec()
         except TypeError as err:

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from autoencoders.config import ModelConfig, TrainConfig
+from autoencoders.config import ModelConfig, TrainConfig, config_to_dict
 from autoencoders.data.sources import ArrayDataset
+from autoencoders.errors import ConfigError, RunFolderError
+from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 from autoencoders.training import TrainResult, fit, set_threads
 from autoencoders.visuals import image_rows, save_grid_png
 
 #: data sets whose 28x28 images are padded to 32x32, as in the lecture
 PAD_TO_32 = ("mnist", "fashion-mnist", "kmnist")
+#: what a run leaves in its folder; `--overwrite` removes exactly these
+RUN_FILES = ("checkpoints", "tensorboard", "config.json", "run.json")
 
 
 @dataclass
@@ -36,6 +45,14 @@ class RunResult:
             f"  train loss {m.get('train/loss_epoch', float('nan')):.4g}   "
             f"val loss {m.get('val/loss', float('nan')):.4g}   "
             f"val recon {m.get('val/recon', float('nan')):.4g}",
+            *(
+                [
+                    f"  processes        {len(shares)} (training samples each, last epoch: "
+                    f"{', '.join(map(str, shares))})"
+                ]
+                if len(shares := self.model.samples_per_process) > 1
+                else []
+            ),
             f"  checkpoint       {self.train.checkpoint}",
             f"  config           {self.run_dir / 'config.json'}",
         ]
@@ -47,12 +64,14 @@ class RunResult:
         return "\n".join(lines)
 
 
-def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None):
+def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None, model: str | None = None):
     """The data module a run asks for (MNIST-family images padded to 32x32).
 
     ``data``, when given, is ``run.dataset`` already loaded (for instance by an
     earlier data module's :meth:`~autoencoders.data.ArrayDataModule.array_dataset`),
-    so jobs that train many models on one data set read its files once.
+    so jobs that train many models on one data set read its files once. ``model``
+    names the variant to be trained: the ``sequence`` model reads arrays as signals
+    unless ``run.data_kind`` says otherwise.
     """
     from autoencoders.data import ArrayDataModule
 
@@ -66,7 +85,98 @@ def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None):
         only_class=run.only_class,
         pad_to=pad_to,
         seed=run.seed,
+        kind=data_kind(run, model),
     )
+
+
+def data_kind(run: TrainConfig, model: str | None) -> str:
+    """How arrays are read: as the run says, or as the model implies."""
+    if run.data_kind != "auto":
+        return run.data_kind
+    return "signal" if model == "sequence" else "auto"
+
+
+def run_folder(run: TrainConfig, model: str) -> Path:
+    """``<output>/<data set>/<model>``; a data file's folder name carries a hash of its path.
+
+    Two files called ``train.csv`` in different folders thus get different run folders.
+    """
+    from autoencoders.data import DATASETS
+
+    if run.dataset in DATASETS:
+        name = run.dataset
+    else:
+        path = Path(run.dataset).expanduser().resolve()
+        name = f"{_slug(path.name)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    return Path(run.output) / name / model
+
+
+def checkpoint_in(path: str | Path) -> tuple[Path, Path]:
+    """(run folder, checkpoint) of ``--resume PATH``: a run folder or a ``.ckpt`` file.
+
+    Raises:
+        RunFolderError: if there is no checkpoint there.
+    """
+    path = Path(path)
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir, path
+    ckpt = path / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise RunFolderError(
+            f"nothing to resume in {path}: no {ckpt.relative_to(path)} there; give a run "
+            "folder written by `autoencoders train`, or its .ckpt file"
+        )
+    return path, ckpt
+
+
+def claim_run_folder(directory: Path, *, overwrite: bool) -> None:
+    """Makes sure ``directory`` can be written and holds no other run.
+
+    Raises:
+        RunFolderError: if it cannot be created or written, or if it holds a run
+            and ``overwrite`` is false (the message names ``--resume`` and ``--overwrite``).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise RunFolderError(f"run folder {directory} is a file; choose another --output")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise RunFolderError(
+            f"cannot write to run folder {directory} ({err.strerror or err}); "
+            "choose another --output"
+        ) from None
+    held = [directory / name for name in RUN_FILES if (directory / name).exists()]
+    if not held:
+        return
+    if not overwrite:
+        raise RunFolderError(
+            f"{directory} already holds a run ({held[0].relative_to(directory)}); "
+            f"continue it with --resume {directory}, replace it with --overwrite, "
+            "or choose another --output"
+        )
+    for path in held:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def check_accelerator(accelerator: str) -> None:
+    """Refuses an accelerator this machine does not have, before any work starts.
+
+    Raises:
+        ConfigError: naming the option and what torch sees.
+    """
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--accelerator {accelerator}: torch sees no CUDA GPU on this machine; "
+            "use --accelerator cpu or auto"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--accelerator mps: this machine has no Apple GPU; use cpu or auto")
 
 
 def train_run(
@@ -78,46 +188,89 @@ def train_run(
     progress_bar: bool = True,
     data: ArrayDataset | None = None,
     validate: bool = True,
+    resume_existing: bool = False,
 ) -> RunResult:
     """Trains one model as the configs say and writes its files.
 
-    Files in ``run_dir`` (default ``<output>/<dataset name>/<model>``):
-    ``checkpoints/last.ckpt``, ``config.json``, ``reconstructions.png`` and
-    TensorBoard logs under ``tensorboard/``. ``data`` is ``run.dataset``
-    already loaded (see :func:`make_datamodule`). ``validate=False`` skips the
-    per-epoch validation loop, for helper models whose validation loss nobody reads.
+    Files in ``run_dir`` (default :func:`run_folder`): ``checkpoints/last.ckpt``
+    (every epoch), ``config.json`` (the model config, for ``build_model``),
+    ``run.json`` (the run's settings, for ``--resume``), ``reconstructions.png`` and
+    TensorBoard logs under ``tensorboard/``. A folder that already holds a run is
+    refused unless ``run.overwrite`` (replace it) or ``run.resume`` (continue it);
+    ``resume_existing`` continues a run left there with the same config, or else
+    replaces it (the bake-off's stages). ``data`` is ``run.dataset`` already loaded
+    (see :func:`make_datamodule`). ``validate=False`` skips the per-epoch validation
+    loop, for helper models whose validation loss nobody reads.
+
+    Raises:
+        ConfigError, RunFolderError, DataError, CheckpointError: before training
+            starts, for settings, folders, data or checkpoints that cannot work.
+        TrainingStopped: a signal or a non-finite loss stopped training.
     """
     from autoencoders.models import build_model
 
+    run.validate()
+    model_cfg.validate(input_shape_known=False)
+    check_accelerator(run.accelerator)
+    resume: Path | None = None
+    if run.resume:
+        directory, resume = checkpoint_in(run.resume)
+    else:
+        directory = Path(run_dir) if run_dir else run_folder(run, model_cfg.model)
+        if resume_existing and _same_run(directory, model_cfg):
+            resume = directory / "checkpoints" / "last.ckpt"
+        elif rank_zero_only.rank == 0:  # other processes of a run find rank 0's files there
+            claim_run_folder(directory, overwrite=run.overwrite or resume_existing)
+    if rank_zero_only.rank == 0:
+        write_json(directory / "run.json", dataclasses.asdict(run))
+
     L.seed_everything(run.seed, workers=True, verbose=False)
     set_threads(run.threads)
-    datamodule = make_datamodule(run, data)
+    datamodule = make_datamodule(run, data, model_cfg.model)
     datamodule.setup("fit")
     model_cfg = dataclasses.replace(model_cfg, input_shape=tuple(datamodule.sample_shape))
+    model_cfg.validate()
     model = build_model(model_cfg)
     model.steps_per_call = run.steps_per_call
     if run.compile:
         model = torch.compile(model)  # type: ignore[assignment]
-    directory = (
-        Path(run_dir) if run_dir else Path(run.output) / _slug(datamodule.name) / model_cfg.model
-    )
     result = fit(
         model,
         datamodule,
         run.epochs,
         output_dir=directory,
         logger=None if tensorboard else False,
+        resume=resume,
+        checkpoint_every=run.checkpoint_every,
         accelerator=run.accelerator,
+        devices=run.devices,
+        num_nodes=run.num_nodes,
+        strategy=run.strategy,
         precision=run.precision,
         progress_bar=progress_bar,
         **({} if validate else {"limit_val_batches": 0}),
     )
     png = None
-    if len(model_cfg.input_shape) == 3:
+    if len(model_cfg.input_shape) == 3 and rank_zero_only.rank == 0:
         png = save_reconstructions(
             model, datamodule, result.checkpoint.parent / "reconstructions.png"
         )
     return RunResult(directory, result, png, model)
+
+
+def _same_run(directory: Path, model_cfg: ModelConfig) -> bool:
+    """Whether ``directory`` holds a checkpoint of a model with this config (shape aside)."""
+    config = directory / "config.json"
+    if not (directory / "checkpoints" / "last.ckpt").is_file() or not config.is_file():
+        return False
+    try:
+        stored = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+    ours = config_to_dict(model_cfg)
+    return {k: v for k, v in stored.items() if k != "input_shape"} == {
+        k: v for k, v in ours.items() if k != "input_shape"
+    }
 
 
 @torch.no_grad()

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from autoencoders.checkpoint import AtomicCheckpointIO
 from autoencoders.data.loader import group_for_module
+from autoencoders.errors import CheckpointError, NonFiniteLoss, TrainingStopped
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 
@@ -33,12 +37,128 @@ class TrainResult:
     epochs: int = 0
 
 
+class RunCheckpoint(Checkpoint):
+    """Keeps ``last.ckpt`` current: at every epoch's end, every N steps, and on a stop request.
+
+    Lightning's ``ModelCheckpoint`` takes either an epoch or a step interval, not
+    both, and cannot save on a signal; this callback is the few lines we need.
+    Each save goes through the trainer (rank 0 writes, every rank waits), and so
+    through :class:`~autoencoders.checkpoint.AtomicCheckpointIO`: a save that is
+    interrupted leaves the previous file as it was. Checkpoints also hold the
+    torch random state, so a resumed run draws the same noise as one that never stopped.
+
+    Args:
+        dirpath: folder of ``last.ckpt``.
+        every_n_steps: also save inside an epoch every this many optimizer steps (0: never).
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_steps: int = 0) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = int(every_n_steps)
+        self.last_model_path = ""
+        #: the signal that asked training to stop (set by a signal handler), if any
+        self.stop_signal: int | None = None
+        self._saved_step = 0
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    def save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)  # the whole state, to resume
+        self.last_model_path = str(self.path)
+        self._saved_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self._stop_requested(trainer):
+            self.save(trainer)
+            raise self._stopped(trainer)
+        n = self.every_n_steps
+        if n and trainer.global_step // n > self._saved_step // n:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.save(trainer)
+        if self._stop_requested(trainer):
+            raise self._stopped(trainer)
+
+    def _stop_requested(self, trainer: L.Trainer) -> bool:
+        asked = self.stop_signal is not None
+        if trainer.world_size > 1:
+            # every process must stop at the same step, or the others wait for it forever
+            asked = trainer.strategy.reduce_boolean_decision(asked, all=False)
+        return asked
+
+    def _stopped(self, trainer: L.Trainer) -> TrainingStopped:
+        signum = self.stop_signal or signal.SIGTERM
+        name = signal.Signals(signum).name
+        return TrainingStopped(
+            f"stopped by {name} in epoch {trainer.current_epoch + 1}, step {trainer.global_step}; "
+            f"checkpoint saved to {self.path}; to continue: autoencoders train --resume "
+            f"{self.dirpath.parent}",
+            exit_code=128 + int(signum),
+        )
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["rng_state"] = rng
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        rng = checkpoint.get("rng_state") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+@contextlib.contextmanager
+def stop_on_signals(checkpoint: RunCheckpoint) -> Iterator[None]:
+    """SIGINT and SIGTERM ask ``checkpoint`` to save and stop after the current step.
+
+    A second signal stops at once (the last saved checkpoint stays as it was).
+    Outside the main thread signals cannot be caught, and nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if checkpoint.stop_signal is not None:
+            raise TrainingStopped(
+                f"stopped at once by a second {signal.Signals(signum).name}; the last saved "
+                f"checkpoint is {checkpoint.path}",
+                exit_code=128 + signum,
+            )
+        checkpoint.stop_signal = signum
+        log.warning(
+            "%s: saving a checkpoint after this step, then stopping (again to stop at once)",
+            signal.Signals(signum).name,
+        )
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def make_trainer(
     epochs: int,
     *,
     checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
     logger: Logger | bool = False,
     accelerator: str = "auto",
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
     precision: str | None = None,
     progress_bar: bool = True,
     detect_anomaly: bool = False,
@@ -48,8 +168,10 @@ def make_trainer(
 ) -> L.Trainer:
     """A Trainer tuned for small models: no per-step overhead that the math does not need.
 
-    Checkpoints (``last.ckpt`` only) are written atomically to ``checkpoint_dir``;
-    without one, no checkpoint is written.
+    With ``checkpoint_dir``, ``last.ckpt`` is written there atomically at the end
+    of every epoch (and every ``checkpoint_every`` steps; see :class:`RunCheckpoint`);
+    without one, no checkpoint is written. ``devices``, ``num_nodes`` and
+    ``strategy`` go to Lightning as they are (``strategy="ddp"`` for several processes).
     """
     cbs: list[Callback] = list(callbacks)
     if progress_bar:
@@ -57,19 +179,13 @@ def make_trainer(
         # above all in a notebook, where each redraw is a message to the browser.
         cbs.append(TQDMProgressBar(refresh_rate=progress_refresh))
     if checkpoint_dir is not None:
-        cbs.append(
-            ModelCheckpoint(
-                dirpath=checkpoint_dir,
-                filename="last",
-                save_top_k=0,
-                save_last=True,
-                enable_version_counter=False,
-            )
-        )
+        cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every))
     return L.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
-        devices=1,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=precision,  # type: ignore[arg-type]
         logger=logger,
         callbacks=cbs,
@@ -90,23 +206,40 @@ def fit(
     *,
     output_dir: str | Path | None = None,
     logger: Logger | bool | None = None,
+    resume: str | Path | None = None,
+    checkpoint_every: int = 0,
     accelerator: str = "auto",
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
     precision: str | None = None,
     progress_bar: bool = True,
     detect_anomaly: bool = False,
     test: bool = False,
     **trainer_kwargs: Any,
 ) -> TrainResult:
-    """Trains ``model`` and writes ``checkpoints/last.ckpt`` and ``config.json``.
+    """Trains ``model``, keeping ``checkpoints/last.ckpt`` and ``config.json`` current.
+
+    ``config.json`` (the model's config, as :func:`~autoencoders.models.build_model`
+    takes it) is written before the first step, and ``last.ckpt`` at the end of
+    every epoch, so a run that is killed loses at most the epoch it was in.
+    SIGINT or SIGTERM save a checkpoint after the current step and raise
+    :class:`~autoencoders.errors.TrainingStopped`.
 
     Args:
         model: the module to train.
         datamodule: supplies train/val (and test) batches.
-        epochs: number of training epochs.
+        epochs: number of training epochs (in all, counting those of a resumed run).
         output_dir: run folder; default: the logger's folder, else ``runs/``.
         logger: a Lightning logger, ``None`` for a TensorBoard logger in
             ``output_dir/tensorboard``, ``False`` for none.
+        resume: a checkpoint of this model to continue from: weights, optimizer
+            state, epoch and step counters, data order and random state.
+        checkpoint_every: also save every this many optimizer steps (0: epoch ends only).
         accelerator: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+        devices: processes or GPUs per machine.
+        num_nodes: machines.
+        strategy: Lightning strategy, e.g. ``"ddp"``.
         precision: Lightning precision string (e.g. ``"16-mixed"`` on a GPU).
         progress_bar: show a progress bar.
         detect_anomaly: torch's (slow) anomaly detection, to find where a NaN starts.
@@ -115,6 +248,11 @@ def fit(
 
     Returns:
         The checkpoint path, log folder, final metrics and wall time.
+
+    Raises:
+        TrainingStopped: on SIGINT/SIGTERM, after saving a checkpoint.
+        NonFiniteLoss: when the loss stops being finite (the last good checkpoint is kept).
+        CheckpointError: when ``resume`` does not fit the model.
     """
     if isinstance(logger, Logger) and output_dir is None and logger.log_dir:
         output_dir = logger.log_dir
@@ -128,27 +266,85 @@ def fit(
     trainer = make_trainer(
         epochs,
         checkpoint_dir=run_dir / "checkpoints",
+        checkpoint_every=checkpoint_every,
         logger=logger,
         accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=precision,
         progress_bar=progress_bar,
         detect_anomaly=detect_anomaly,
         progress_refresh=max(1, (steps or 0) // 40),
         **trainer_kwargs,
     )
+    checkpoint = trainer.checkpoint_callback
+    assert isinstance(checkpoint, RunCheckpoint)
+    if trainer.is_global_zero:
+        _write_config(run_dir, model)
+    if resume is not None:
+        _check_resumable(Path(resume), model)
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    try:
+        with stop_on_signals(checkpoint):
+            trainer.fit(
+                model,
+                datamodule=datamodule,
+                ckpt_path=str(resume) if resume is not None else None,
+                weights_only=True,
+            )
+    except NonFiniteLoss as err:
+        kept = checkpoint.last_model_path or (
+            str(resume) if resume is not None else "none (no epoch finished)"
+        )
+        raise NonFiniteLoss(
+            f"{err}; last good checkpoint: {kept}; likely causes: a learning rate too high "
+            "(--lr), inputs outside [0, 1] with --recon-loss bce, or a weight too large "
+            "(--beta, --sparse-weight, --contractive-weight)"
+        ) from None
     wall = time.perf_counter() - start
     if test:
         trainer.test(model, datamodule=datamodule, verbose=False)
-    checkpoint = Path(trainer.checkpoint_callback.last_model_path)  # type: ignore[union-attr]
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    try:
-        write_json(run_dir / "config.json", model.spec())
-    except TypeError as err:
-        log.warning("no config.json written: %s", err)
     log_dir = Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None
-    return TrainResult(checkpoint, log_dir, metrics, wall, trainer.current_epoch)
+    return TrainResult(checkpoint.path, log_dir, metrics, wall, trainer.current_epoch)
+
+
+def _write_config(run_dir: Path, model: AutoEncoder) -> None:
+    """``config.json``: the dict that ``build_model`` turns back into this model."""
+    if model.config is None:
+        log.warning("no config.json written: the model was not built from a config")
+        return
+    write_json(run_dir / "config.json", model.config)
+
+
+def _check_resumable(path: Path, model: AutoEncoder) -> None:
+    """Refuses a checkpoint that is not this model's, before Lightning tries to load it."""
+    from autoencoders.checkpoint import read_checkpoint
+
+    stored = read_checkpoint(path)
+    missing = [k for k in ("state_dict", "optimizer_states", "loops") if k not in stored]
+    if missing:
+        raise CheckpointError(
+            f"{path} cannot resume training: it lacks {', '.join(missing)} (saved weights "
+            "only?); start a new run and load the weights with autoencoders.load instead"
+        )
+    config = stored.get("autoencoder_config")
+    if config is not None and model.config is not None and config != model.config:
+        changed = sorted(
+            k for k in {*config, *model.config} if config.get(k) != model.config.get(k)
+        )
+        raise CheckpointError(
+            f"{path} was written by another model (options differ: {', '.join(changed)}); "
+            "resume with the checkpoint's own settings, or start a new run"
+        )
+    own = model.state_dict()
+    wrong = [k for k, v in stored["state_dict"].items() if k in own and own[k].shape != v.shape]
+    if wrong or set(own) != set(stored["state_dict"]):
+        raise CheckpointError(
+            f"{path} holds weights of another shape than this model ({', '.join(wrong[:3]) or 'other parameter names'}); "
+            "resume with the model and data it was trained on"
+        )
 
 
 def _epoch_calls(model: AutoEncoder, datamodule: L.LightningDataModule) -> int | None:

@@ -28,7 +28,7 @@ def test_train_one_epoch_on_digits(model, tmp_path, capsys):
     assert main(argv) == 0
     run = tmp_path / "digits" / model
     assert "checkpoint" in capsys.readouterr().out
-    config = json.loads((run / "config.json").read_text())["hparams"]["config"]
+    config = json.loads((run / "config.json").read_text())
     assert config["model"] == model
     reloaded = load(run / "checkpoints" / "last.ckpt")
     assert reloaded.config["model"] == model

@@ -16,7 +16,8 @@ from autoencoders.data.loader import (
     TensorImageDataset,
     group_for_trainer,
 )
-from autoencoders.data.sources import ArrayDataset, load_dataset
+from autoencoders.data.sources import KINDS, ArrayDataset, load_dataset
+from autoencoders.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class ArrayDataModule(L.LightningDataModule):
         download: allow downloading named data sets.
         eval_batch_size: batch size of validation, test and predict loaders.
         kind: ``"signal"`` to read 2-D/3-D arrays as 1-D signals.
+
+    Raises:
+        ConfigError: for an option out of its range (a batch size below 1, a
+            ``val_size`` fraction outside [0, 1), an unknown ``kind``, ...).
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class ArrayDataModule(L.LightningDataModule):
         kind: str = "auto",
     ) -> None:
         super().__init__()
+        _check_options(batch_size, eval_batch_size, train_size, val_size, pad_to, kind)
         self.dataset = dataset
         self.data_dir = data_dir
         self.batch_size = batch_size
@@ -135,7 +141,16 @@ class ArrayDataModule(L.LightningDataModule):
                 )
             train_idx = train_idx[: self.train_size]
         if len(train_idx) == 0:
-            raise DataError(f"{data.name}: no training samples left after the class filter")
+            if self.exclude_class is None and self.only_class is None:
+                raise DataError(
+                    f"{data.name}: no training samples are left once {n_val} are held out for "
+                    f"validation; add samples or lower val_size (now {self.val_size})"
+                )
+            raise DataError(
+                f"{data.name}: no training samples left after the class filter "
+                f"(exclude_class={self.exclude_class}, only_class={self.only_class}); "
+                "choose a class the training data holds"
+            )
         x, y = data.train_x, data.train_y
         self._splits = {
             "train": TensorImageDataset(
@@ -234,6 +249,37 @@ class ArrayDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatchLoader:
         return self.test_dataloader()
+
+
+def _check_options(
+    batch_size: int,
+    eval_batch_size: int,
+    train_size: int | None,
+    val_size: int | float,
+    pad_to: int | None,
+    kind: str,
+) -> None:
+    """Refuses options of :class:`ArrayDataModule` that cannot work, before any data is read.
+
+    Raises:
+        ConfigError: naming the option, its value and what it may be.
+    """
+    for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if value < 1:
+            raise ConfigError(f"{option} must be at least 1, got {value}")
+    if train_size is not None and train_size < 1:
+        raise ConfigError(f"train_size must be at least 1 (or None for all), got {train_size}")
+    if isinstance(val_size, float):
+        if not 0.0 <= val_size < 1.0:
+            raise ConfigError(
+                f"val_size as a fraction must be in [0, 1), got {val_size}; or give a count"
+            )
+    elif val_size < 0:
+        raise ConfigError(f"val_size must be 0 or more, got {val_size}")
+    if pad_to is not None and pad_to < 1:
+        raise ConfigError(f"pad_to must be at least 1 (or None for no padding), got {pad_to}")
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 class MNISTDataModule(ArrayDataModule):

@@ -80,22 +80,34 @@ def fetch(
         The path of the verified file.
 
     Raises:
-        DataError: if every mirror fails (naming each URL and why), or a
-            download's checksum is wrong (expected and got; the bad file is deleted).
+        DataError: if every mirror fails (naming each URL and why), a
+            download's checksum is wrong (expected and got; the bad file is
+            deleted), or ``dest_dir`` cannot be written.
     """
     dest_dir = Path(dest_dir)
     target = dest_dir / filename
     algorithm = _algorithm(checksum) if checksum is not None else "md5"
     if target.is_file():
-        if checksum is None or file_checksum(target, algorithm) == checksum.lower():
+        try:
+            good = checksum is None or file_checksum(target, algorithm) == checksum.lower()
+        except OSError as err:
+            raise DataError(
+                f"{target}: cannot read it ({err.strerror or err}); make it readable or delete it"
+            ) from None
+        if good:
             log.debug("reusing %s", target)
             return target
         log.warning("%s does not match its %s checksum; downloading it again", target, algorithm)
-    dest_dir.mkdir(parents=True, exist_ok=True)
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
-        tmp = temp_beside(dest_dir / filename, suffix=".part")
+        try:
+            tmp = temp_beside(dest_dir / filename, suffix=".part")
+        except OSError as err:
+            raise DataError(
+                f"{dest_dir}: cannot write the download there ({err.strerror or err}); "
+                "choose a writable folder for the data"
+            ) from None
         try:
             log.info("downloading %s", url)
             with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:

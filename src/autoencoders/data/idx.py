@@ -8,6 +8,7 @@ Files may be gzip-compressed; the gzip magic bytes decide, not the file name.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -32,6 +33,10 @@ def _read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
+    except OSError as err:  # a folder of that name, no permission, an I/O error
+        raise DataError(
+            f"{path}: cannot read it ({err.strerror or err}); check that it is a readable file"
+        ) from None
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
@@ -65,7 +70,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if ndim == 0 or len(data) < header:
         raise DataError(f"{path}: IDX header is truncated ({len(data)} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         raise DataError(
             f"{path}: header says {dims} values ({expected} bytes) but the file holds "

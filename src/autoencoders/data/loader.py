@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from autoencoders.errors import ConfigError
+
 
 class TensorImageDataset(Dataset):
     """A view of stored samples that converts to float in [0, 1] on access.
@@ -67,8 +69,8 @@ class TensorBatchLoader:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size < 1:  # an option the user sets, hence a ConfigError
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(
                 f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
@@ -122,10 +124,47 @@ class TensorBatchLoader:
         return order
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self.indices(self.epoch)
-        self.epoch += 1
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        epoch, skip = self.epoch, self._resume_at
+        self.epoch, self._resume_at = epoch + 1, 0
+        order = self.indices(epoch)
+        self._progress.begin(epoch, skip, len(self))
+        for start in range(skip * self.batch_size, len(self) * self.batch_size, self.batch_size):
+            self._progress.taken += 1
             yield self.dataset[order[start : start + self.batch_size]]  # type: ignore[misc]
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the running epoch is, for a checkpoint taken inside it (see :class:`_Progress`)."""
+        return self._progress.state()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Makes the next iteration continue the checkpoint's epoch after its last batch."""
+        self.epoch, self._resume_at = int(state["epoch"]), int(state["consumed"])
+
+    _resume_at = 0
+
+    @property
+    def _progress(self) -> _Progress:
+        return self.__dict__.setdefault("_progress_state", _Progress())
+
+
+class _Progress:
+    """How far a loader's current epoch has been handed out.
+
+    Lightning fetches ahead only from loaders without a length, and ours have
+    one, so what was handed out is what was trained on. A finished epoch is
+    stored as the start of the next one.
+    """
+
+    def __init__(self) -> None:
+        self.begin(0, 0, 0)
+
+    def begin(self, epoch: int, skip: int, total: int) -> None:
+        self.epoch, self.taken, self.total = epoch, skip, total
+
+    def state(self) -> dict[str, int]:
+        if self.taken >= self.total:
+            return {"epoch": self.epoch + 1, "consumed": 0}
+        return {"epoch": self.epoch, "consumed": self.taken}
 
 
 class StepGroup(list):
@@ -161,9 +200,34 @@ class GroupedLoader:
     def __len__(self) -> int:
         return -(-len(self.loader) // self.steps)  # type: ignore[arg-type]
 
+    def state_dict(self) -> dict[str, int]:
+        """The running epoch's position, in groups (see :class:`TensorBatchLoader`)."""
+        return self._progress.state()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continues the checkpoint's epoch after its last group."""
+        load = getattr(self.loader, "load_state_dict", None)
+        if load is None:
+            raise TypeError(f"{type(self.loader).__name__} cannot resume inside an epoch")
+        load({"epoch": state["epoch"], "consumed": state["consumed"] * self.steps})
+        self._resume_at = int(state["consumed"])
+
+    _resume_at = 0
+
+    @property
+    def _progress(self) -> _Progress:
+        return self.__dict__.setdefault("_progress_state", _Progress())
+
     def __iter__(self) -> Iterator[StepGroup]:
+        skip, self._resume_at = self._resume_at, 0
+        self._progress.begin(getattr(self.loader, "epoch", 0), skip, len(self))
+        for group in self._groups():
+            self._progress.taken += 1
+            yield group
+
+    def _groups(self) -> Iterator[StepGroup]:
         group = StepGroup()
-        for batch in self.loader:
+        for batch in self.loader:  # already told where to start (load_state_dict)
             group.append(batch)
             if len(group) == self.steps:
                 yield group

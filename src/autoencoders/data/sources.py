@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,7 @@ import torch
 from autoencoders.data.download import fetch
 from autoencoders.data.errors import DataError
 from autoencoders.data.idx import read_idx_pair
+from autoencoders.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,15 @@ USER_DATA_HELP = (
 )
 #: share of user data held out as a test set when it brings none
 TEST_FRACTION = 0.1
+#: values of ``kind`` that :func:`load_dataset` understands ("image" reads as "auto" does)
+KINDS = ("auto", "image", "signal")
+#: the bytes an .npy file starts with, and those of a zip archive (.npz)
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+#: what reading a damaged .npy/.npz can raise (besides OSError)
+_NPY_READ_ERRORS = (ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error)
+#: what Pillow can raise for a file that is not a readable image
+_IMAGE_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -241,6 +254,19 @@ def _idx_dataset(
 ) -> ArrayDataset:
     train_x, train_y = read_idx_pair(files["train_images"], files["train_labels"])
     test_x, test_y = read_idx_pair(files["test_images"], files["test_labels"])
+    for key, images in (("train_images", train_x), ("test_images", test_x)):
+        if images.dtype != np.uint8:
+            raise DataError(
+                f"{files[key]}: holds images of type {images.dtype}, but only uint8 IDX "
+                "images (type code 0x08) can be read; convert them, or save them as an .npy"
+            )
+        if images.size == 0:
+            raise DataError(
+                f"{files[key]}: holds no image data (shape {images.shape}); "
+                "it needs at least one image of at least 1x1 pixels"
+            )
+    for key, labels in (("train_labels", train_y), ("test_labels", test_y)):
+        _check_label_values(labels, str(files[key]))
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(
             f"{files['train_images']} and {files['test_images']} hold images of different sizes "
@@ -279,12 +305,26 @@ def _split_off_test(
     scale: float,
     classes: tuple[str, ...] | None = None,
     n_test: int | None = None,
+    where: str | Path | None = None,
 ) -> ArrayDataset:
-    """Holds out a seeded random test set (``TEST_FRACTION`` unless ``n_test`` is given)."""
+    """Holds out a seeded random test set (``TEST_FRACTION`` unless ``n_test`` is given).
+
+    Args:
+        name: the data set's name.
+        x: all samples.
+        y: their labels, or None.
+        scale: what to divide ``x`` by for [0, 1].
+        classes: class names, by label.
+        n_test: how many samples to hold out.
+        where: the file the samples came from, for error messages (else ``name``).
+    """
     n = len(x)
     n_test = n_test if n_test is not None else max(1, round(n * TEST_FRACTION))
     if n < 2:
-        raise DataError(f"{name}: needs at least 2 samples, got {n}")
+        raise DataError(
+            f"{where or name}: needs at least 2 samples (one is held out as the test set), "
+            f"got {n}; add more samples"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(42))
     test, train = order[:n_test], order[n_test:]
     return ArrayDataset(
@@ -298,55 +338,254 @@ def _split_off_test(
     )
 
 
-def _as_samples(array: np.ndarray, path: Path, kind: str) -> tuple[torch.Tensor, float]:
-    """Gives an array the ``(N, ...)`` layout and a scale for [0, 1]."""
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"{path}: expected a numeric array, got dtype {array.dtype}")
-    if kind == "signal":
-        if array.ndim == 2:
-            array = array[:, None, :]
-        if array.ndim != 3:
-            raise DataError(
-                f"{path}: signals must have shape (N, L) or (N, C, L), got {array.shape}"
-            )
-    elif array.ndim == 3:
-        array = array[:, None]
-    elif array.ndim not in (2, 4):
+def _reason(err: BaseException) -> str:
+    """An exception's message on one line (at most 200 characters), or its type's name."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _first_nonfinite(values: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
+    """How many entries of ``values`` are NaN or infinite, and the index of the first.
+
+    Returns None when all are finite. The common case costs one ``np.isfinite``
+    pass; counting and locating happen only when something is wrong.
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    count = finite.size - int(np.count_nonzero(finite))
+    first = np.unravel_index(int(np.argmin(finite, axis=None)), finite.shape)
+    return count, tuple(int(i) for i in first)
+
+
+def _nonfinite_problem(count: int, original: np.ndarray, first: tuple[int, ...]) -> tuple[str, str]:
+    """Says what ``count`` non-finite values are, and gives the first one's value.
+
+    ``original`` is the data before conversion to float32; where it was finite,
+    the value was too large for float32 and became infinite only in the cast.
+
+    Returns:
+        ``("3 values are NaN or infinite", "value nan")`` and the like.
+    """
+    value = original[first].item()
+    overflow = bool(np.isfinite(value))
+    if not overflow and original.dtype.itemsize > 4:
+        overflow = count > original.size - int(np.count_nonzero(np.isfinite(original)))
+    what = "NaN or infinite"
+    if overflow:
+        what = "NaN, infinite or too large for float32 (magnitude above 3.4e38)"
+    noun = "value is" if count == 1 else "values are"
+    return f"{count:,} {noun} {what}", f"value {value!r}"
+
+
+def _as_samples(
+    array: np.ndarray, path: Path, kind: str, key: str | None = None
+) -> tuple[torch.Tensor, float]:
+    """Gives an array the ``(N, ...)`` layout and a scale for [0, 1].
+
+    uint8 stays uint8 (scale 255); every other real dtype becomes float32
+    (scale 1), booleans as 0 and 1. Complex, text, object and structured
+    arrays, arrays without samples or with empty samples, and float arrays with
+    NaN or infinite values are refused.
+
+    Args:
+        array: the array as loaded.
+        path: the file it came from.
+        kind: one of :data:`KINDS` (see :func:`load_dataset`).
+        key: its name inside an .npz, for messages.
+
+    Raises:
+        DataError: naming the file (and array), the problem and the fix.
+    """
+    where = f"{path}" if key is None else f"{path}, array {key!r}"
+    dtype_kind = array.dtype.kind
+    if dtype_kind == "c":
         raise DataError(
-            f"{path}: expected (N, F) features, (N, H, W) or (N, C, H, W) images, got {array.shape}"
+            f"{where}: holds complex numbers ({array.dtype}); save real values instead, "
+            "e.g. np.abs(x), or x.real and x.imag as two channels"
         )
-    if array.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(array)), 255.0
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)), 1.0
+    if dtype_kind not in "biuf":
+        raise DataError(
+            f"{where}: expected numbers, got dtype {array.dtype}; save a numeric array, "
+            "e.g. x.astype(np.float32)"
+        )
+    shape = array.shape
+    if kind == "signal":
+        if array.ndim not in (2, 3):
+            raise DataError(
+                f"{where}: signals must have shape (N, L) or (N, C, L), got {shape}; "
+                "reshape the array to one of these"
+            )
+    elif array.ndim not in (2, 3, 4):
+        hint = " (for one feature per sample: x.reshape(-1, 1))" if array.ndim == 1 else ""
+        raise DataError(
+            f"{where}: expected (N, F) features, (N, H, W) or (N, C, H, W) images, got "
+            f"{shape}; reshape the array to one of these{hint}"
+        )
+    if shape[0] == 0:
+        raise DataError(f"{where}: holds no samples (shape {shape}); it needs at least one")
+    if array.size == 0:
+        raise DataError(
+            f"{where}: its samples hold no values (shape {shape}); every dimension after "
+            "the first needs a size of at least 1"
+        )
+    if dtype_kind == "u" and array.dtype.itemsize == 1:
+        values, scale = np.ascontiguousarray(array, dtype=np.uint8), 255.0
+    else:
+        # overflow of float64 beyond float32's range is reported below, not warned about
+        with np.errstate(over="ignore"):
+            values, scale = np.ascontiguousarray(array, dtype=np.float32), 1.0
+        found = _first_nonfinite(values) if dtype_kind == "f" else None
+        if found is not None:
+            count, first = found
+            problem, value = _nonfinite_problem(count, array, first)
+            at = first[1:]
+            position = str(at[0]) if len(at) == 1 else str(at)
+            raise DataError(
+                f"{where}: {problem}; the first is sample {first[0]}, position {position} "
+                f"within it ({value}); replace those values or drop those samples"
+            )
+    if kind == "signal" and values.ndim == 2:
+        values = values[:, None, :]
+    elif kind != "signal" and values.ndim == 3:
+        values = values[:, None]
+    return torch.from_numpy(values), scale
 
 
-def _labels(y: np.ndarray | None, n: int, path: Path) -> torch.Tensor | None:
+def _check_label_values(y: np.ndarray, where: str) -> None:
+    """Refuses labels that are not whole numbers from 0 up (-1 means "no label")."""
+    if y.dtype.kind not in "biuf":
+        raise DataError(
+            f"{where}: labels must be whole numbers from 0 up, got dtype {y.dtype}; number "
+            "the classes, e.g. with np.unique(y, return_inverse=True)[1]"
+        )
+    if y.size == 0 or y.dtype.kind == "b":
+        return
+    bad = ~np.isfinite(y) | (y != np.round(y)) if y.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(
+            f"{where}: labels must be whole numbers, but label {i} is {y[i].item()!r}; "
+            "fix or drop that sample"
+        )
+    low, high = y.min().item(), y.max().item()
+    if low < 0:
+        raise DataError(
+            f"{where}: labels must be 0 or more, but one is {low!r}; number the classes from 0"
+        )
+    if high > np.iinfo(np.int32).max:
+        raise DataError(
+            f"{where}: label {high!r} is too large to be a class number; number the classes from 0"
+        )
+
+
+def _labels(
+    y: np.ndarray | None, n: int, path: Path, key: str | None = None
+) -> torch.Tensor | None:
+    """Checks one label per sample, each a whole number from 0 up, as int64."""
     if y is None:
         return None
+    where = f"{path}" if key is None else f"{path}, array {key!r}"
     y = np.asarray(y).reshape(-1)
     if len(y) != n:
-        raise DataError(f"{path}: {n} samples but {len(y)} labels")
+        raise DataError(f"{where}: {n} samples but {len(y)} labels; give one label per sample")
+    _check_label_values(y, where)
     return torch.from_numpy(y.astype(np.int64))
+
+
+def _read_npy_error(path: Path, what: str, err: BaseException) -> DataError:
+    """The DataError for an array that np.load could not read."""
+    reason = _reason(err)
+    if isinstance(err, ValueError) and "allow_pickle" in reason:
+        return DataError(
+            f"{path}: cannot read {what} without unpickling objects (dtype object), which "
+            "could run code; save numbers instead, e.g. x.astype(np.float32)"
+        )
+    return DataError(
+        f"{path}: cannot read {what} ({reason}); the file is truncated or corrupt: save it again"
+    )
+
+
+def _npz_member(archive: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray | None:
+    """The array ``key`` of an .npz, or None where it has none of that name."""
+    if key not in archive.files:
+        return None
+    try:
+        value = archive[key]
+    except (OSError, *_NPY_READ_ERRORS) as err:
+        raise _read_npy_error(path, f"array {key!r}", err) from None
+    if not isinstance(value, np.ndarray):  # a zip member that is not an .npy
+        raise DataError(f"{path}: {key!r} is not a NumPy array; write the file with np.savez")
+    return value
 
 
 def _load_array_file(path: Path, kind: str) -> ArrayDataset:
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise DataError(f"{path}: cannot read it without unpickling objects ({err})") from None
-    if isinstance(loaded, np.ndarray):
-        x, scale = _as_samples(loaded, path, kind)
-        return _split_off_test(path.stem, x, None, scale)
-    with loaded:
-        if "x" not in loaded:
-            raise DataError(f"{path}: an .npz needs an array named 'x' (found {sorted(loaded)})")
-        x, scale = _as_samples(loaded["x"], path, kind)
-        y = _labels(loaded["y"] if "y" in loaded else None, len(x), path)
-        if "x_test" not in loaded:
-            return _split_off_test(path.stem, x, y, scale)
-        x_test, _ = _as_samples(loaded["x_test"], path, kind)
-        y_test = _labels(loaded["y_test"] if "y_test" in loaded else None, len(x_test), path)
-        return ArrayDataset(path.stem, x, y, x_test.to(x.dtype), y_test, scale)
+        f = open(path, "rb")
+    except OSError as err:
+        raise DataError(
+            f"{path}: cannot open it ({_reason(err)}); check that it exists and is readable"
+        ) from None
+    with f:
+        head = f.read(len(_NPY_MAGIC))
+        f.seek(0)
+        if head[:4] in _ZIP_MAGICS:
+            try:
+                archive = np.load(f, allow_pickle=False)
+            except (OSError, *_NPY_READ_ERRORS) as err:
+                raise _read_npy_error(path, "it", err) from None
+            return _load_npz(archive, path, kind)  # reads members while f is open
+        if head != _NPY_MAGIC:
+            found = f"it starts with {head!r}" if head else "it is empty"
+            raise DataError(
+                f"{path}: not a NumPy .npy or .npz file ({found}); write it with np.save or "
+                "np.savez"
+            )
+        try:
+            array = np.load(f, allow_pickle=False)
+        except (OSError, *_NPY_READ_ERRORS) as err:
+            raise _read_npy_error(path, "it", err) from None
+    x, scale = _as_samples(array, path, kind)
+    return _split_off_test(path.stem, x, None, scale, where=path)
+
+
+def _load_npz(archive: np.lib.npyio.NpzFile, path: Path, kind: str) -> ArrayDataset:
+    """The data set of an open .npz: ``x`` and optional ``y``, ``x_test``, ``y_test``."""
+    with archive:
+        raw_x = _npz_member(archive, path, "x")
+        if raw_x is None:
+            raise DataError(
+                f"{path}: an .npz needs an array named 'x' (found {sorted(archive.files)}); "
+                "save it with np.savez(path, x=..., y=...)"
+            )
+        x, scale = _as_samples(raw_x, path, kind, "x")
+        y = _labels(_npz_member(archive, path, "y"), len(x), path, "y")
+        raw_test = _npz_member(archive, path, "x_test")
+        if raw_test is None:
+            return _split_off_test(path.stem, x, y, scale, where=path)
+        x_test, test_scale = _as_samples(raw_test, path, kind, "x_test")
+        y_test = _labels(_npz_member(archive, path, "y_test"), len(x_test), path, "y_test")
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DataError(
+            f"{path}: samples of 'x' have shape {tuple(x.shape[1:])} but those of 'x_test' "
+            f"{tuple(x_test.shape[1:])}; both need the same shape"
+        )
+    if test_scale != scale:
+        raise DataError(
+            f"{path}: 'x' is {raw_x.dtype} but 'x_test' is {raw_test.dtype}; uint8 is read "
+            "as 0..255 and other types as they are, so save both with the same dtype"
+        )
+    return ArrayDataset(path.stem, x, y, x_test, y_test, scale)
+
+
+def _table_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged or unsupported table can raise."""
+    errors = (OSError, ValueError, TypeError, NotImplementedError, ImportError)
+    try:
+        import pyarrow
+    except ImportError:
+        return errors
+    return (*errors, pyarrow.ArrowException)
 
 
 def _load_table(path: Path) -> ArrayDataset:
@@ -358,42 +597,73 @@ def _load_table(path: Path) -> ArrayDataset:
         ) from None
     try:
         table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError, ImportError) as err:
-        raise DataError(f"{path}: cannot read this table ({err})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{path}: the file is empty; expected a header line of column names, then one "
+            "row per sample"
+        ) from None
+    except _table_errors() as err:
+        raise DataError(f"{path}: cannot read this table ({_reason(err)})") from None
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: the table has no rows; add one row per sample")
     y, classes = None, None
     if "label" in table.columns:
         labels = table.pop("label")
         if labels.isna().any():
             raise DataError(f"{path}: the 'label' column has empty cells; fill or drop those rows")
         if pd.api.types.is_integer_dtype(labels):
-            y = labels.to_numpy()
+            y = labels.to_numpy(dtype=np.int64)
         else:  # class names (or float codes): number them in sorted order
             names = sorted(labels.astype(str).unique())
             classes = tuple(names)
             y = labels.astype(str).map({n: i for i, n in enumerate(names)}).to_numpy()
+    if table.shape[1] == 0:
+        raise DataError(f"{path}: no feature columns besides 'label'; add feature columns")
     for column in table.columns:
-        if not pd.api.types.is_numeric_dtype(table[column]):
+        series = table[column]
+        if pd.api.types.is_complex_dtype(series) or not pd.api.types.is_numeric_dtype(series):
             raise DataError(
                 f"{path}: column {column!r} is not numeric; drop it, or name it 'label' if it "
                 "holds the class"
             )
-    if table.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns besides 'label'")
-    x = torch.tensor(table.to_numpy(dtype=np.float32))
-    return _split_off_test(path.stem, x, _labels(y, len(x), path), 1.0, classes)
+    with np.errstate(over="ignore"):  # values beyond float32 are reported below
+        values = table.to_numpy(dtype=np.float32, na_value=np.nan)
+    found = _first_nonfinite(values)
+    if found is not None:
+        count, (row, col) = found
+        original = table.to_numpy(dtype=np.float64, na_value=np.nan)
+        problem, value = _nonfinite_problem(count, original, (row, col))
+        empty = " (an empty cell reads as NaN)" if np.isnan(original[row, col]) else ""
+        raise DataError(
+            f"{path}: {problem}; the first is in row {row} (counting data rows from 0), "
+            f"column {table.columns[col]!r} ({value}{empty}); fill or drop those rows"
+        )
+    x = torch.tensor(values)  # a copy: pandas may hand out a read-only view
+    return _split_off_test(path.stem, x, _labels(y, len(x), path), 1.0, classes, where=path)
+
+
+def _read_gray(file: Path) -> np.ndarray:
+    """One image file as a uint8 grayscale array; a DataError names an unreadable file."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            return np.asarray(img.convert("L"), dtype=np.uint8)
+    except (*_IMAGE_READ_ERRORS, Image.DecompressionBombError) as err:
+        raise DataError(
+            f"{file}: cannot read this image ({_reason(err)}); it is truncated, corrupt or "
+            "not an image: replace or remove it"
+        ) from None
 
 
 def _load_image_folder(path: Path) -> ArrayDataset:
-    from PIL import Image
-
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir())
     images, labels, size, first = [], [], None, None
     for label, folder in enumerate(class_dirs):
         for file in sorted(folder.iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+            if file.suffix.lower() not in IMAGE_SUFFIXES or file.is_dir():
                 continue
-            with Image.open(file) as img:
-                gray = np.asarray(img.convert("L"), dtype=np.uint8)
+            gray = _read_gray(file)
             if size is None:
                 size, first = gray.shape, file
             elif gray.shape != size:
@@ -407,7 +677,7 @@ def _load_image_folder(path: Path) -> ArrayDataset:
         raise DataError(f"{path}: no images found (expected {USER_DATA_HELP})")
     x = torch.from_numpy(np.stack(images)).unsqueeze(1)
     classes = tuple(d.name for d in class_dirs)
-    return _split_off_test(path.name, x, torch.tensor(labels), 255.0, classes)
+    return _split_off_test(path.name, x, torch.tensor(labels), 255.0, classes, where=path)
 
 
 def _load_path(path: Path, kind: str) -> ArrayDataset:
@@ -449,6 +719,14 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+def _expand(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` expanded, or as given where that fails."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~someone for a user that does not exist
+        return Path(path)
+
+
 def load_dataset(
     name_or_path: str | Path,
     data_dir: str | Path | None = None,
@@ -462,18 +740,29 @@ def load_dataset(
         data_dir: folder searched first for local copies, and where downloads go.
         download: allow downloading named data sets that are not found locally.
         kind: ``"signal"`` reads 2-D/3-D ``.npy``/``.npz`` arrays as 1-D signals
-            ``(N, C, L)``; ``"auto"`` reads 2-D as features, 3-D as images.
+            ``(N, C, L)``; ``"auto"`` (or ``"image"``) reads 2-D as features, 3-D as images.
 
     Raises:
-        DataError: for an unknown name, missing files, or malformed data.
+        DataError: for an unknown name, missing or unreadable files, or malformed
+            data (including NaN or infinite values); the message names the file.
+        ConfigError: for a ``kind`` not in :data:`KINDS`.
     """
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    data_dir = _expand(data_dir) if data_dir is not None else None
     name = str(name_or_path)
-    if name in DATASETS:
-        return DATASETS[name].load(data_dir, download)
-    path = Path(name).expanduser()
-    if path.exists():
-        return _load_path(path, kind)
+    try:
+        if name in DATASETS:
+            return DATASETS[name].load(data_dir, download)
+        path = _expand(name)
+        if path.exists():
+            return _load_path(path, kind)
+    except OSError as err:  # a folder or file the loaders could not list or open
+        where = err.filename or name
+        raise DataError(
+            f"{where}: cannot read it ({err.strerror or _reason(err)}); check that it exists "
+            "and is readable"
+        ) from None
     raise DataError(
         f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}, or give a path to "
         f"{USER_DATA_HELP}"

@@ -35,6 +35,7 @@ from autoencoders.config import (
     VQConfig,
     config_from_dict,
 )
+from autoencoders.errors import ConfigError
 from autoencoders.models.architectures import ARCHITECTURES, build_backbone
 from autoencoders.models.stacked import StackedAutoEncoder
 from autoencoders.module import AutoEncoder
@@ -77,7 +78,7 @@ def variant(name: str) -> Variant:
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)}") from None
 
 
 def make_config(name: str, **overrides: Any) -> ModelConfig:

@@ -1,0 +1,209 @@
+"""Durable training through the real command line: checkpoints, resume, signals, NaN stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from autoencoders.checkpoint import AtomicCheckpointIO, load, read_checkpoint
+from autoencoders.errors import NonFiniteLoss
+from autoencoders.models import build_model, make_config
+
+# deep model on digits, small batches: ~45 optimizer steps per epoch, a few per group
+TRAIN = ["train", "--model", "deep", "--dataset", "digits", "--batch-size", "32",
+         "--latent-dim", "6", "--threads", "1", "--steps-per-call", "4"]  # fmt: skip
+
+
+def cli(*args: str, cwd: Path, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoencoders.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = cli(*args, cwd=cwd)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(ckpt)["state_dict"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=1e-6, msg=k)
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def saved_epoch(ckpt: Path) -> int:
+    """Epochs finished in ``ckpt`` (-1 while there is none or it is mid-epoch)."""
+    if not ckpt.is_file():
+        return -1
+    state = read_checkpoint(ckpt)
+    return int(state["epoch"]) if state["loops"]["fit_loop"]["epoch_loop.state_dict"] else -1
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The reference: the same run, never stopped."""
+    out = tmp_path_factory.mktemp("whole")
+    done = run_cli(*TRAIN, "--epochs", "8", "--output", str(out), cwd=out)
+    assert done.returncode == 0, done.stderr
+    return out / "digits" / "deep" / "checkpoints" / "last.ckpt"
+
+
+def test_sigkill_after_second_epoch_then_resume_gives_the_same_weights(tmp_path, uninterrupted):
+    ckpt = tmp_path / "digits" / "deep" / "checkpoints" / "last.ckpt"
+    proc = cli(*TRAIN, "--epochs", "8", "--output", str(tmp_path), cwd=tmp_path)
+    wait_for(lambda: ckpt.is_file() and read_checkpoint(ckpt)["epoch"] >= 1, proc)
+    proc.kill()
+    proc.wait()
+    killed_at = read_checkpoint(ckpt)
+    assert 1 <= killed_at["epoch"] < 7, "the run should be killed before it finished"
+    assert (tmp_path / "digits" / "deep" / "config.json").is_file()
+
+    done = run_cli("train", "--resume", str(tmp_path / "digits" / "deep"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert read_checkpoint(ckpt)["epoch"] == 7
+    assert_same_weights(ckpt, uninterrupted)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_run_saves_then_exits_with_a_resume_hint(tmp_path, uninterrupted, signum):
+    run_dir = tmp_path / "digits" / "deep"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    proc = cli(*TRAIN, "--epochs", "8", "--output", str(tmp_path), cwd=tmp_path)
+    wait_for(ckpt.is_file, proc)  # training is under way
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and f"--resume {run_dir}" in err
+    stopped = read_checkpoint(ckpt)
+    assert stopped["global_step"] > 0 and stopped["epoch"] < 7
+    # The checkpoint is taken after a group of steps, mid-epoch as often as not:
+    # resuming from it must still end where the uninterrupted run ends.
+    done = run_cli("train", "--resume", str(ckpt), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_same_weights(ckpt, uninterrupted)
+
+
+def test_an_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    model = build_model(make_config("simple", input_shape=(1, 8, 8), latent_dim=3))
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    good = {"state_dict": model.state_dict(), "autoencoder_config": model.config}
+    io.save_checkpoint(good, path)
+
+    def half_then_fail(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"PK\x03\x04 half a zip file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    changed = {**good, "state_dict": {k: v + 1 for k, v in good["state_dict"].items()}}
+    with pytest.raises(OSError):
+        io.save_checkpoint(changed, path)
+    monkeypatch.undo()
+    again = load(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+def test_a_loss_that_turns_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    import lightning as L
+
+    from autoencoders.data import ArrayDataModule
+    from autoencoders.training import fit
+
+    class PoisonWeights(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 2:
+                with torch.no_grad():
+                    next(module.parameters()).fill_(float("nan"))
+
+    dm = ArrayDataModule("digits", batch_size=64)
+    dm.setup("fit")
+    model = build_model(make_config("deep", input_shape=dm.sample_shape, latent_dim=4))
+    with pytest.raises(NonFiniteLoss) as caught:
+        fit(model, dm, 5, output_dir=tmp_path, logger=False, progress_bar=False,
+            callbacks=[PoisonWeights()])  # fmt: skip
+    message = str(caught.value)
+    assert "nan" in message and "epoch 3" in message and "--lr" in message
+    assert str(tmp_path / "checkpoints" / "last.ckpt") in message
+    kept = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert kept["epoch"] == 1  # the second epoch, the last that finished
+    assert all(torch.isfinite(v).all() for v in kept["state_dict"].values())
+
+
+def test_nan_loss_from_the_cli_is_one_line_and_non_zero(tmp_path):
+    import numpy as np
+
+    x = np.random.default_rng(0).random((200, 20)) * 1e30  # finite data whose squares overflow
+    np.savetxt(tmp_path / "huge.csv", x, delimiter=",")
+    done = run_cli("train", "--model", "deep", "--dataset", "huge.csv", "--epochs", "2",
+                   "--recon-loss", "mse", "--output-activation", "identity", "--threads", "1",
+                   "--latent-dim", "4",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("autoencoders train: training loss became inf by step 1"), last
+    assert "--lr" in last
+
+
+def test_config_json_rebuilds_the_trained_model(tmp_path):
+    done = run_cli(*TRAIN, "--epochs", "1", "--output", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "digits" / "deep"
+    rebuilt = build_model(json.loads((run_dir / "config.json").read_text()))
+    trained = load(run_dir / "checkpoints" / "last.ckpt")
+    assert rebuilt.config == trained.config
+    shapes = {k: v.shape for k, v in trained.state_dict().items()}
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == shapes
+
+
+def test_checkpoints_every_n_steps_inside_an_epoch(tmp_path):
+    from autoencoders.config import TrainConfig
+    from autoencoders.runs import make_datamodule, train_run
+
+    run = TrainConfig(dataset="digits", epochs=1, batch_size=32, steps_per_call=1,
+                      checkpoint_every=10, output=str(tmp_path))  # fmt: skip
+    saved: list[int] = []
+    real = AtomicCheckpointIO.save_checkpoint
+
+    def spy(self, checkpoint, path, storage_options=None):
+        saved.append(checkpoint["global_step"])
+        real(self, checkpoint, path, storage_options)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
+        train_run(run, make_config("simple", latent_dim=4), progress_bar=False, tensorboard=False)
+    steps = len(make_datamodule(run).train_dataloader())
+    assert steps > 40
+    # every 10 steps inside the epoch, then at its end
+    assert saved == [*range(10, steps, 10), steps]

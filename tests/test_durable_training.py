@@ -17,8 +17,9 @@ from autoencoders.checkpoint import AtomicCheckpointIO, load, read_checkpoint
 from autoencoders.errors import NonFiniteLoss
 from autoencoders.models import build_model, make_config
 
-# deep model on digits, small batches: ~45 optimizer steps per epoch, a few per group
-TRAIN = ["train", "--model", "deep", "--dataset", "digits", "--batch-size", "32",
+# deep model on digits, small batches: ~170 optimizer steps per epoch (a few seconds of
+# training, so a signal lands mid-run), four per group
+TRAIN = ["train", "--model", "deep", "--dataset", "digits", "--batch-size", "8",
          "--latent-dim", "6", "--threads", "1", "--steps-per-call", "4"]  # fmt: skip
 
 
@@ -207,3 +208,32 @@ def test_checkpoints_every_n_steps_inside_an_epoch(tmp_path):
     assert steps > 40
     # every 10 steps inside the epoch, then at its end
     assert saved == [*range(10, steps, 10), steps]
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    import lightning as L
+
+    from autoencoders.data import ArrayDataModule
+    from autoencoders.errors import TrainingStopped
+    from autoencoders.training import fit
+
+    class TwoCtrlC(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            # ours, not Lightning's SIGTERM handler (which exits 0 without a checkpoint)
+            for s in (signal.SIGINT, signal.SIGTERM):
+                assert signal.getsignal(s) == trainer.checkpoint_callback.on_signal
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                signal.raise_signal(signal.SIGINT)  # asks for a save after this step
+                signal.raise_signal(signal.SIGINT)  # ...but a second one will not wait
+
+    dm = ArrayDataModule("digits", batch_size=32)
+    dm.setup("fit")
+    model = build_model(make_config("simple", input_shape=dm.sample_shape, latent_dim=4))
+    model.steps_per_call = 2
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingStopped, match="at once") as caught:
+        fit(model, dm, 4, output_dir=tmp_path, logger=False, progress_bar=False,
+            callbacks=[TwoCtrlC()])  # fmt: skip
+    assert caught.value.exit_code == 128 + signal.SIGINT
+    assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 0  # epoch 1's
+    assert signal.getsignal(signal.SIGINT) is before  # our handler is gone again

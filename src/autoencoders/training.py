@@ -37,6 +37,10 @@ class TrainResult:
     epochs: int = 0
 
 
+#: signals that stop training cleanly
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class RunCheckpoint(Checkpoint):
     """Keeps ``last.ckpt`` current: at every epoch's end, every N steps, and on a stop request.
 
@@ -58,11 +62,35 @@ class RunCheckpoint(Checkpoint):
         self.last_model_path = ""
         #: the signal that asked training to stop (set by a signal handler), if any
         self.stop_signal: int | None = None
+        #: whether :func:`stop_on_signals` routes SIGINT/SIGTERM here
+        self.catching_signals = False
         self._saved_step = 0
 
     @property
     def path(self) -> Path:
         return self.dirpath / "last.ckpt"
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """Signal handler (see :func:`stop_on_signals`): stop after this step, or now."""
+        if self.stop_signal is not None:
+            raise TrainingStopped(
+                f"stopped at once by a second {signal.Signals(signum).name}; the last saved "
+                f"checkpoint is {self.path}",
+                exit_code=128 + signum,
+            )
+        self.stop_signal = signum
+        log.warning(
+            "%s: saving a checkpoint after this step, then stopping (again to stop at once)",
+            signal.Signals(signum).name,
+        )
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning has by now put its own SIGTERM handler in front of ours; it would end
+        # the run with exit status 0 and no checkpoint. Ours goes back in (Lightning's
+        # teardown later restores the handler it found, which is ours again).
+        if self.catching_signals and threading.current_thread() is threading.main_thread():
+            for s in STOP_SIGNALS:
+                signal.signal(s, self.on_signal)
 
     def save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(self.path, weights_only=False)  # the whole state, to resume
@@ -127,24 +155,12 @@ def stop_on_signals(checkpoint: RunCheckpoint) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if checkpoint.stop_signal is not None:
-            raise TrainingStopped(
-                f"stopped at once by a second {signal.Signals(signum).name}; the last saved "
-                f"checkpoint is {checkpoint.path}",
-                exit_code=128 + signum,
-            )
-        checkpoint.stop_signal = signum
-        log.warning(
-            "%s: saving a checkpoint after this step, then stopping (again to stop at once)",
-            signal.Signals(signum).name,
-        )
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, checkpoint.on_signal) for s in STOP_SIGNALS}
+    checkpoint.catching_signals = True
     try:
         yield
     finally:
+        checkpoint.catching_signals = False
         for s, handler in previous.items():
             signal.signal(s, handler)
 

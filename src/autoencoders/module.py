@@ -238,7 +238,7 @@ class AutoEncoder(L.LightningModule):
                 "(a StepGroup from autoencoders.data.loader.GroupedLoader)"
             )
         out = self._train_batch(_inputs(batch))
-        self._check_finite(out["loss"])
+        self._check_finite(out["loss"], self.global_step + 1)  # the step about to be taken
         trainer = self._trainer
         if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
             # Lightning's `log` costs far more than a small model's step; calling it
@@ -274,7 +274,7 @@ class AutoEncoder(L.LightningModule):
         if not steps:
             return
         # One host sync per group: a NaN in any step has reached the last step's loss.
-        self._check_finite(out["loss"])  # type: ignore[index]
+        self._check_finite(out["loss"], self.global_step)  # type: ignore[index]
         # Bookkeeping once per group, not per step: a few small ops fewer per step.
         self._accumulate_codes(torch.cat([z for _, z in steps]))
         self._accumulate_train_metrics([m for m, _ in steps], [len(z) for _, z in steps])
@@ -282,10 +282,10 @@ class AutoEncoder(L.LightningModule):
             # `log` costs ~2 ms a call: only call it when the logger writes the value.
             self._log_stage("train", out, on_step=True, on_epoch=False)
 
-    def _check_finite(self, loss: torch.Tensor) -> None:
+    def _check_finite(self, loss: torch.Tensor, step: int) -> None:
         if not bool(torch.isfinite(loss)):
             raise NonFiniteLoss(
-                f"training loss became {float(loss.detach())} by step {self.global_step} "
+                f"training loss became {float(loss.detach())} by step {step} "
                 f"(epoch {self.current_epoch + 1})"
             )
 

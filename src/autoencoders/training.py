@@ -357,8 +357,9 @@ def _check_resumable(path: Path, model: AutoEncoder) -> None:
     own = model.state_dict()
     wrong = [k for k, v in stored["state_dict"].items() if k in own and own[k].shape != v.shape]
     if wrong or set(own) != set(stored["state_dict"]):
+        which = ", ".join(wrong[:3]) or "other parameter names"
         raise CheckpointError(
-            f"{path} holds weights of another shape than this model ({', '.join(wrong[:3]) or 'other parameter names'}); "
+            f"{path} holds weights of another shape than this model ({which}); "
             "resume with the model and data it was trained on"
         )
 

@@ -321,7 +321,7 @@ def _checkpoint_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
 
 
-def _datamodule_for(args: argparse.Namespace, model: Any = None):
+def _datamodule_for(args: argparse.Namespace, model: Any):
     """The data set named on the command line, checked against ``model``'s input shape."""
     from autoencoders.errors import CheckpointError
     from autoencoders.runs import make_datamodule
@@ -332,7 +332,7 @@ def _datamodule_for(args: argparse.Namespace, model: Any = None):
     )
     dm.setup()
     expected = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
-    if model is not None and expected and tuple(dm.sample_shape) != expected:
+    if expected and tuple(dm.sample_shape) != expected:
         raise CheckpointError(
             f"{args.checkpoint} takes samples of shape {expected} but {args.dataset} has "
             f"{tuple(dm.sample_shape)}: pass the --dataset the model was trained on"

@@ -39,7 +39,35 @@ class TensorImageDataset(Dataset):
         return x, (int(y) if y.dim() == 0 else y)
 
 
-class TensorBatchLoader:
+class _ResumableLoader:
+    """Where a loader's running epoch is, so a checkpoint taken inside it can resume it.
+
+    Lightning stores ``state_dict()`` in its checkpoints and hands it back to
+    ``load_state_dict`` on resuming. It fetches ahead only from loaders without
+    a length, and ours have one, so what was handed out is what was trained on.
+    A finished epoch is stored as the start of the next one.
+    """
+
+    _epoch_running = 0
+    #: items of the running epoch handed out (counting those skipped on resuming)
+    _taken = 0
+    #: items to skip at the start of the next epoch (set by ``load_state_dict``)
+    _resume_at = 0
+
+    def _begin_epoch(self, epoch: int) -> int:
+        """Starts counting ``epoch``; returns how many items to skip."""
+        skip, self._resume_at = self._resume_at, 0
+        self._epoch_running, self._taken = epoch, skip
+        return skip
+
+    def state_dict(self) -> dict[str, int]:
+        """The running epoch and how many of its items were trained on."""
+        if self._taken >= len(self):
+            return {"epoch": self._epoch_running + 1, "consumed": 0}
+        return {"epoch": self._epoch_running, "consumed": self._taken}
+
+
+class TensorBatchLoader(_ResumableLoader):
     """Iterates over ``(x, y)`` batches of a :class:`TensorImageDataset` by indexing.
 
     Each epoch draws a new permutation from a generator seeded with
@@ -124,47 +152,17 @@ class TensorBatchLoader:
         return order
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, skip = self.epoch, self._resume_at
-        self.epoch, self._resume_at = epoch + 1, 0
+        epoch = self.epoch
+        self.epoch += 1
         order = self.indices(epoch)
-        self._progress.begin(epoch, skip, len(self))
+        skip = self._begin_epoch(epoch)
         for start in range(skip * self.batch_size, len(self) * self.batch_size, self.batch_size):
-            self._progress.taken += 1
+            self._taken += 1
             yield self.dataset[order[start : start + self.batch_size]]  # type: ignore[misc]
-
-    def state_dict(self) -> dict[str, int]:
-        """Where the running epoch is, for a checkpoint taken inside it (see :class:`_Progress`)."""
-        return self._progress.state()
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Makes the next iteration continue the checkpoint's epoch after its last batch."""
         self.epoch, self._resume_at = int(state["epoch"]), int(state["consumed"])
-
-    _resume_at = 0
-
-    @property
-    def _progress(self) -> _Progress:
-        return self.__dict__.setdefault("_progress_state", _Progress())
-
-
-class _Progress:
-    """How far a loader's current epoch has been handed out.
-
-    Lightning fetches ahead only from loaders without a length, and ours have
-    one, so what was handed out is what was trained on. A finished epoch is
-    stored as the start of the next one.
-    """
-
-    def __init__(self) -> None:
-        self.begin(0, 0, 0)
-
-    def begin(self, epoch: int, skip: int, total: int) -> None:
-        self.epoch, self.taken, self.total = epoch, skip, total
-
-    def state(self) -> dict[str, int]:
-        if self.taken >= self.total:
-            return {"epoch": self.epoch + 1, "consumed": 0}
-        return {"epoch": self.epoch, "consumed": self.taken}
 
 
 class StepGroup(list):
@@ -177,7 +175,7 @@ class StepGroup(list):
     """
 
 
-class GroupedLoader:
+class GroupedLoader(_ResumableLoader):
     """Yields a loader's batches in :class:`StepGroup` items of ``steps`` batches.
 
     The last group holds what is left. ``sampler`` is the wrapped loader's, so
@@ -200,29 +198,18 @@ class GroupedLoader:
     def __len__(self) -> int:
         return -(-len(self.loader) // self.steps)  # type: ignore[arg-type]
 
-    def state_dict(self) -> dict[str, int]:
-        """The running epoch's position, in groups (see :class:`TensorBatchLoader`)."""
-        return self._progress.state()
-
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Continues the checkpoint's epoch after its last group."""
+        """Continues the checkpoint's epoch after its last group (counted in groups)."""
         load = getattr(self.loader, "load_state_dict", None)
         if load is None:
             raise TypeError(f"{type(self.loader).__name__} cannot resume inside an epoch")
         load({"epoch": state["epoch"], "consumed": state["consumed"] * self.steps})
         self._resume_at = int(state["consumed"])
 
-    _resume_at = 0
-
-    @property
-    def _progress(self) -> _Progress:
-        return self.__dict__.setdefault("_progress_state", _Progress())
-
     def __iter__(self) -> Iterator[StepGroup]:
-        skip, self._resume_at = self._resume_at, 0
-        self._progress.begin(getattr(self.loader, "epoch", 0), skip, len(self))
+        self._begin_epoch(getattr(self.loader, "epoch", 0))
         for group in self._groups():
-            self._progress.taken += 1
+            self._taken += 1
             yield group
 
     def _groups(self) -> Iterator[StepGroup]:

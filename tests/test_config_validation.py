@@ -13,11 +13,11 @@ from autoencoders.config import (
     DeepConfig,
     TrainConfig,
     config_from_dict,
-    option_constraint,
     validate_train,
 )
 from autoencoders.errors import ConfigError
 from autoencoders.models import VARIANTS, make_config
+from autoencoders.options import option_constraint
 
 NAN, INF = float("nan"), float("inf")
 HUGE = 2**70

@@ -33,20 +33,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
 from autoencoders.assess import ModelCodec
-from autoencoders.config import (
-    INT64_MAX,
-    MAX_SEED,
-    ModelConfig,
-    TrainConfig,
-    check_option,
-    config_from_dict,
-    value_text,
-)
+from autoencoders.config import MAX_SEED, ModelConfig, TrainConfig, config_from_dict
 from autoencoders.data.datamodule import ArrayDataModule
 from autoencoders.data.sources import ArrayDataset
 from autoencoders.errors import ConfigError, DataError
 from autoencoders.models import VARIANTS, build_model
 from autoencoders.module import AutoEncoder
+from autoencoders.options import INT64_MAX, check_option, value_text
 from autoencoders.training import make_trainer
 
 try:
@@ -234,7 +227,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Checks the parameters that do not depend on X; returns ``input_shape`` as a tuple.
 
         Parameters that mirror a config field are checked by that field's rule
-        (:func:`autoencoders.config.check_option`), under the parameter's own name.
+        (:func:`autoencoders.options.check_option`), under the parameter's own name.
 
         Raises:
             ConfigError: naming the parameter, its value and what would be valid.

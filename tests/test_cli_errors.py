@@ -119,6 +119,13 @@ def _second_run_into_same_output(folder: Path) -> list[str]:
     return [*TRAIN, "--model", "simple", "--latent-dim", "5", "--output", "runs"]
 
 
+def _resume_with_fewer_epochs(folder: Path) -> list[str]:
+    first = autoencoders(*TRAIN, "--model", "simple", "--epochs", "2", "--output", "runs",
+                         cwd=folder)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    return ["train", "--resume", "runs/digits/simple", "--epochs", "1"]
+
+
 # (id, arguments or a function of the test folder that makes the files and returns them, text)
 CASES = [
     ("epochs-negative", [*TRAIN, "--epochs", "-1"], "--epochs"),
@@ -139,6 +146,7 @@ CASES = [
     ("missing-config-file", [*TRAIN, "--config", "absent.yaml"], "absent.yaml"),
     ("resume-nothing", ["train", "--resume", "nowhere"], "nowhere"),
     ("second-run-same-output", _second_run_into_same_output, "--overwrite"),
+    ("resume-with-fewer-epochs", _resume_with_fewer_epochs, "already trained 2 epochs"),
     ("missing-checkpoint", ["evaluate", "absent.ckpt"], "absent.ckpt"),
 ]  # fmt: skip
 if not torch.cuda.is_available():

@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from autoencoders.checkpoint import AtomicCheckpointIO
 from autoencoders.data.loader import group_for_module
-from autoencoders.errors import CheckpointError, NonFiniteLoss, TrainingStopped
+from autoencoders.errors import CheckpointError, ConfigError, NonFiniteLoss, TrainingStopped
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 
@@ -299,7 +299,7 @@ def fit(
     if trainer.is_global_zero:
         _write_config(run_dir, model)
     if resume is not None:
-        _check_resumable(Path(resume), model)
+        _check_resumable(Path(resume), model, epochs)
     start = time.perf_counter()
     try:
         with stop_on_signals(checkpoint):
@@ -334,8 +334,11 @@ def _write_config(run_dir: Path, model: AutoEncoder) -> None:
     write_json(run_dir / "config.json", model.config)
 
 
-def _check_resumable(path: Path, model: AutoEncoder) -> None:
-    """Refuses a checkpoint that is not this model's, before Lightning tries to load it."""
+def _check_resumable(path: Path, model: AutoEncoder, epochs: int) -> None:
+    """Refuses a checkpoint that is not this model's, or is past ``epochs``, up front.
+
+    Lightning would refuse these too, but with a traceback.
+    """
     from autoencoders.checkpoint import read_checkpoint
 
     stored = read_checkpoint(path)
@@ -344,6 +347,14 @@ def _check_resumable(path: Path, model: AutoEncoder) -> None:
         raise CheckpointError(
             f"{path} cannot resume training: it lacks {', '.join(missing)} (saved weights "
             "only?); start a new run and load the weights with autoencoders.load instead"
+        )
+    # epochs whose training part is done ("processed": the count is saved before
+    # Lightning marks the epoch completed)
+    done = stored["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    if epochs < done:
+        raise ConfigError(
+            f"--epochs {epochs}: {path} has already trained {done} epochs; give --epochs "
+            f"{done + 1} or more to train longer"
         )
     config = stored.get("autoencoder_config")
     if config is not None and model.config is not None and config != model.config:

@@ -14,6 +14,11 @@ Example:
     >>> ae = AutoencoderTransformer("deep", latent_dim=8, epochs=2).fit(X)
     >>> ae.transform(X[:3]).shape
     (3, 8)
+
+:class:`AutoencoderModelMixin` holds what every estimator backed by one of the
+models shares (parameter checks, scaling into [0, 1], seeded training that
+writes no files); :class:`autoencoders.detector.AutoencoderOutlierDetector` is
+the other one.
 """
 
 from __future__ import annotations
@@ -56,7 +61,201 @@ SCALES = ("minmax", "none")
 _OWN_FIELDS = ("model", "input_shape", "latent_dim", "lr")
 
 
-class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class AutoencoderModelMixin(BaseEstimator):
+    """What the estimators backed by an autoencoder share: checks, scaling and training.
+
+    A subclass declares the parameters read here (``model``, ``latent_dim``,
+    ``epochs``, ``batch_size``, ``lr``, ``input_shape``, ``scale``,
+    ``model_options``, ``random_state``, ``accelerator``, ``verbose``) in its own
+    ``__init__`` and calls :meth:`_fit_autoencoder` from ``fit``.
+    """
+
+    def _fit_autoencoder(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validates ``X``, fits the scaling and trains ``model_``.
+
+        Returns:
+            ``X`` as validated (2-D, float) and the model's view of it: scaled into
+            [0, 1], float32, of shape ``(n, *input_shape_)``.
+        """
+        input_shape = self._check_params()
+        # BatchNorm layers cannot train on a single sample, hence at least 2 rows.
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        shape = self._sample_shape(input_shape, X.shape[1])
+        cfg = self._make_config(shape)
+        self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
+        x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
+        seed = self._seed()
+        # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(seed)
+            model = build_model(cfg)
+            if self.epochs > 0:
+                self._train(model, x, seed)
+        self.model_ = model.cpu().eval()
+        self.n_components_ = cfg.latent_dim
+        self.input_shape_ = shape
+        return X, x.numpy()
+
+    def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
+        """Trains ``model`` in place with the package's trainer set-up, writing no files."""
+        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
+        # val_size=0: like PCA, every row of X is fitted; nobody reads a validation loss here.
+        datamodule = ArrayDataModule(data, batch_size=int(self.batch_size), val_size=0, seed=seed)
+        # No logger and no checkpoint directory: the trainer writes nothing. Its root
+        # folder still points at a temporary one, so nothing can land in the cwd.
+        with (
+            tempfile.TemporaryDirectory(prefix="autoencoder-fit-") as tmp,
+            _quiet(not self.verbose),
+        ):
+            trainer = make_trainer(
+                int(self.epochs),
+                logger=False,
+                accelerator=self.accelerator,
+                progress_bar=bool(self.verbose),
+                limit_val_batches=0,
+                default_root_dir=tmp,
+            )
+            trainer.fit(model, datamodule=datamodule)
+        # Drop the trainer, which holds the data module and with it a copy of X.
+        model.trainer = None  # type: ignore[assignment]
+
+    # -------------------------------------------------------------- helpers
+    def _check_params(self) -> tuple[int, ...] | None:
+        """Checks the parameters that do not depend on X; returns ``input_shape`` as a tuple.
+
+        Parameters that mirror a config field are checked by that field's rule
+        (:func:`autoencoders.options.check_option`), under the parameter's own name.
+
+        Raises:
+            ConfigError: naming the parameter, its value and what would be valid.
+        """
+        if not isinstance(self.model, str) or self.model not in VARIANTS:
+            raise ConfigError(
+                f"unknown model {value_text(self.model)}; choose one of: {', '.join(VARIANTS)}"
+            )
+        if not isinstance(self.scale, str) or self.scale not in SCALES:
+            raise ConfigError(f"scale must be one of {SCALES}, got {value_text(self.scale)}")
+        # epochs=0 is allowed here (a freshly initialised model), unlike on the command line
+        if (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, numbers.Integral)
+            or not 0 <= self.epochs <= INT64_MAX
+        ):
+            raise ConfigError(f"epochs must be an integer >= 0, got {value_text(self.epochs)}")
+        check_option(TrainConfig, "batch_size", self.batch_size, label="batch_size")
+        check_option(TrainConfig, "accelerator", self.accelerator, label="accelerator")
+        if not isinstance(self.random_state, (type(None), np.random.RandomState)):
+            seed = self.random_state
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+                raise ConfigError(
+                    f"random_state must be None, an integer in [0, {MAX_SEED}] or a "
+                    f"numpy RandomState, got {value_text(seed)}"
+                )
+            check_option(TrainConfig, "seed", seed, label="random_state")
+        # scikit-learn's convention: verbose is a flag or a non-negative level
+        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
+            raise ConfigError(
+                f"verbose must be true, false or an integer >= 0, got {value_text(self.verbose)}"
+            )
+        options = self.model_options
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(
+                f"model_options must be a dict of config fields, got {value_text(options)}"
+            )
+        clashes = sorted(set(options or {}) & set(_OWN_FIELDS), key=str)
+        if clashes:
+            raise ConfigError(
+                f"model_options may not set {clashes}: pass them as the estimator's own "
+                "parameters (model, input_shape, latent_dim, lr)"
+            )
+        if self.input_shape is None:
+            return None
+        shape = self.input_shape
+        if isinstance(shape, np.ndarray) and shape.ndim == 1:
+            shape = shape.tolist()
+        if isinstance(shape, Sequence) and not isinstance(shape, str):
+            shape = list(shape)
+        return check_option(ModelConfig, "input_shape", shape, label="input_shape")
+
+    def _sample_shape(self, shape: tuple[int, ...] | None, n_features: int) -> tuple[int, ...]:
+        if shape is None:
+            # A model of signals (C, L) reads each row as one channel over time.
+            default = VARIANTS[self.model].config_cls().input_shape
+            return (1, n_features) if len(default) == 2 else (n_features,)
+        if math.prod(shape) != n_features:
+            raise ConfigError(
+                f"input_shape={shape} holds {math.prod(shape)} values, but X has "
+                f"{n_features} features"
+            )
+        return shape
+
+    def _make_config(self, shape: tuple[int, ...]) -> ModelConfig:
+        """The model's config, validated by the config's own rules under Python names."""
+        data = {
+            **(self.model_options or {}),
+            "model": self.model,
+            "input_shape": shape,
+            "latent_dim": self._code_size(shape),
+            "lr": self.lr,
+        }
+        return config_from_dict(data, VARIANTS[self.model].config_cls, flags=False)
+
+    def _code_size(self, shape: tuple[int, ...]) -> Any:
+        """The ``latent_dim`` the model is built with (a subclass may derive it from the shape)."""
+        return self.latent_dim
+
+    def _fit_scaling(self, X: np.ndarray, needs_unit_range: bool) -> None:
+        # kept apart from `scale`, so that set_params after fit cannot change transform
+        self._clip = self.scale == "minmax"
+        if self.scale == "minmax":
+            self.data_min_ = X.min(axis=0)
+            self.data_max_ = X.max(axis=0)
+            return
+        low, high = float(X.min()), float(X.max())
+        if needs_unit_range and (low < 0.0 or high > 1.0):
+            raise DataError(
+                f"scale='none' needs X in [0, 1] (model {self.model!r} has a sigmoid output "
+                f"or BCE loss), but X spans [{low:g}, {high:g}]: pass scale='minmax' or "
+                "rescale X first"
+            )
+        self.data_min_ = np.zeros(X.shape[1], dtype=X.dtype)
+        self.data_max_ = np.ones(X.shape[1], dtype=X.dtype)
+
+    def _to_unit(self, X: np.ndarray) -> np.ndarray:
+        """X scaled as in ``fit``, as float32; minmax values outside the fit range are clipped."""
+        if not self._clip:
+            return X.astype(np.float32, copy=False)
+        span = self.data_max_ - self.data_min_
+        # A constant feature maps to 0 (and decodes back to its constant, see _from_unit).
+        unit = (X - self.data_min_) / np.where(span > 0, span, 1.0)
+        return np.clip(unit, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _from_unit(self, U: np.ndarray) -> np.ndarray:
+        return U * (self.data_max_ - self.data_min_) + self.data_min_
+
+    def _check_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        # reset=False checks the feature count (and names) against those seen in fit.
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        return self._to_unit(X).reshape(len(X), *self.input_shape_)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        # None or a RandomState: draw a seed from it, as scikit-learn estimators do.
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _cuda_devices(self) -> list[int]:
+        if self.accelerator == "cpu" or not torch.cuda.is_available():
+            return []
+        return [torch.cuda.current_device()]
+
+
+class AutoencoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, AutoencoderModelMixin
+):
     """Dimensionality reduction with an autoencoder, in scikit-learn's transformer API.
 
     Rows of ``X`` are scaled into [0, 1] (the models' default loss is binary
@@ -133,49 +332,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             ValueError: for invalid data (non-finite values, fewer than 2 rows; a
                 ``DataError`` for values outside [0, 1] with ``scale="none"``).
         """
-        input_shape = self._check_params()
-        # BatchNorm layers cannot train on a single sample, hence at least 2 rows.
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        shape = self._sample_shape(input_shape, X.shape[1])
-        cfg = self._make_config(shape)
-        self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
-        x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
-        seed = self._seed()
-        # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            torch.manual_seed(seed)
-            model = build_model(cfg)
-            if self.epochs > 0:
-                self._train(model, x, seed)
-        self.model_ = model.cpu().eval()
-        self.n_components_ = cfg.latent_dim
-        self.input_shape_ = shape
-        x_hat = self._from_unit(ModelCodec(self.model_).reconstruct(x.numpy()).reshape(len(X), -1))
+        X, x = self._fit_autoencoder(X)
+        x_hat = self._from_unit(ModelCodec(self.model_).reconstruct(x).reshape(len(X), -1))
         self.reconstruction_error_ = float(((X - x_hat) ** 2).sum(axis=1).mean())
         return self
-
-    def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
-        """Trains ``model`` in place with the package's trainer set-up, writing no files."""
-        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
-        # val_size=0: like PCA, every row of X is fitted; nobody reads a validation loss here.
-        datamodule = ArrayDataModule(data, batch_size=int(self.batch_size), val_size=0, seed=seed)
-        # No logger and no checkpoint directory: the trainer writes nothing. Its root
-        # folder still points at a temporary one, so nothing can land in the cwd.
-        with (
-            tempfile.TemporaryDirectory(prefix="autoencoder-fit-") as tmp,
-            _quiet(not self.verbose),
-        ):
-            trainer = make_trainer(
-                int(self.epochs),
-                logger=False,
-                accelerator=self.accelerator,
-                progress_bar=bool(self.verbose),
-                limit_val_batches=0,
-                default_root_dir=tmp,
-            )
-            trainer.fit(model, datamodule=datamodule)
-        # Drop the trainer, which holds the data module and with it a copy of X.
-        model.trainer = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------ transform
     def transform(self, X: Any) -> np.ndarray:
@@ -221,133 +381,6 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-    # -------------------------------------------------------------- helpers
-    def _check_params(self) -> tuple[int, ...] | None:
-        """Checks the parameters that do not depend on X; returns ``input_shape`` as a tuple.
-
-        Parameters that mirror a config field are checked by that field's rule
-        (:func:`autoencoders.options.check_option`), under the parameter's own name.
-
-        Raises:
-            ConfigError: naming the parameter, its value and what would be valid.
-        """
-        if not isinstance(self.model, str) or self.model not in VARIANTS:
-            raise ConfigError(
-                f"unknown model {value_text(self.model)}; choose one of: {', '.join(VARIANTS)}"
-            )
-        if not isinstance(self.scale, str) or self.scale not in SCALES:
-            raise ConfigError(f"scale must be one of {SCALES}, got {value_text(self.scale)}")
-        # epochs=0 is allowed here (a freshly initialised model), unlike on the command line
-        if (
-            isinstance(self.epochs, bool)
-            or not isinstance(self.epochs, numbers.Integral)
-            or not 0 <= self.epochs <= INT64_MAX
-        ):
-            raise ConfigError(f"epochs must be an integer >= 0, got {value_text(self.epochs)}")
-        check_option(TrainConfig, "batch_size", self.batch_size, label="batch_size")
-        check_option(TrainConfig, "accelerator", self.accelerator, label="accelerator")
-        if not isinstance(self.random_state, (type(None), np.random.RandomState)):
-            seed = self.random_state
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-                raise ConfigError(
-                    f"random_state must be None, an integer in [0, {MAX_SEED}] or a "
-                    f"numpy RandomState, got {value_text(seed)}"
-                )
-            check_option(TrainConfig, "seed", seed, label="random_state")
-        # scikit-learn's convention: verbose is a flag or a non-negative level
-        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
-            raise ConfigError(
-                f"verbose must be true, false or an integer >= 0, got {value_text(self.verbose)}"
-            )
-        options = self.model_options
-        if options is not None and not isinstance(options, Mapping):
-            raise ConfigError(
-                f"model_options must be a dict of config fields, got {value_text(options)}"
-            )
-        clashes = sorted(set(options or {}) & set(_OWN_FIELDS), key=str)
-        if clashes:
-            raise ConfigError(
-                f"model_options may not set {clashes}: pass them as the estimator's own "
-                "parameters (model, input_shape, latent_dim, lr)"
-            )
-        if self.input_shape is None:
-            return None
-        shape = self.input_shape
-        if isinstance(shape, np.ndarray) and shape.ndim == 1:
-            shape = shape.tolist()
-        if isinstance(shape, Sequence) and not isinstance(shape, str):
-            shape = list(shape)
-        return check_option(ModelConfig, "input_shape", shape, label="input_shape")
-
-    def _sample_shape(self, shape: tuple[int, ...] | None, n_features: int) -> tuple[int, ...]:
-        if shape is None:
-            return (n_features,)
-        if math.prod(shape) != n_features:
-            raise ConfigError(
-                f"input_shape={shape} holds {math.prod(shape)} values, but X has "
-                f"{n_features} features"
-            )
-        return shape
-
-    def _make_config(self, shape: tuple[int, ...]) -> ModelConfig:
-        """The model's config, validated by the config's own rules under Python names."""
-        data = {
-            **(self.model_options or {}),
-            "model": self.model,
-            "input_shape": shape,
-            "latent_dim": self.latent_dim,
-            "lr": self.lr,
-        }
-        return config_from_dict(data, VARIANTS[self.model].config_cls, flags=False)
-
-    def _fit_scaling(self, X: np.ndarray, needs_unit_range: bool) -> None:
-        # kept apart from `scale`, so that set_params after fit cannot change transform
-        self._clip = self.scale == "minmax"
-        if self.scale == "minmax":
-            self.data_min_ = X.min(axis=0)
-            self.data_max_ = X.max(axis=0)
-            return
-        low, high = float(X.min()), float(X.max())
-        if needs_unit_range and (low < 0.0 or high > 1.0):
-            raise DataError(
-                f"scale='none' needs X in [0, 1] (model {self.model!r} has a sigmoid output "
-                f"or BCE loss), but X spans [{low:g}, {high:g}]: pass scale='minmax' or "
-                "rescale X first"
-            )
-        self.data_min_ = np.zeros(X.shape[1], dtype=X.dtype)
-        self.data_max_ = np.ones(X.shape[1], dtype=X.dtype)
-
-    def _to_unit(self, X: np.ndarray) -> np.ndarray:
-        """X scaled as in ``fit``, as float32; minmax values outside the fit range are clipped."""
-        if not self._clip:
-            return X.astype(np.float32, copy=False)
-        span = self.data_max_ - self.data_min_
-        # A constant feature maps to 0 (and decodes back to its constant, see _from_unit).
-        unit = (X - self.data_min_) / np.where(span > 0, span, 1.0)
-        return np.clip(unit, 0.0, 1.0).astype(np.float32, copy=False)
-
-    def _from_unit(self, U: np.ndarray) -> np.ndarray:
-        return U * (self.data_max_ - self.data_min_) + self.data_min_
-
-    def _check_input(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        # reset=False checks the feature count (and names) against those seen in fit.
-        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-
-    def _model_input(self, X: np.ndarray) -> np.ndarray:
-        return self._to_unit(X).reshape(len(X), *self.input_shape_)
-
-    def _seed(self) -> int:
-        if isinstance(self.random_state, numbers.Integral):
-            return int(self.random_state)
-        # None or a RandomState: draw a seed from it, as scikit-learn estimators do.
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _cuda_devices(self) -> list[int]:
-        if self.accelerator == "cpu" or not torch.cuda.is_available():
-            return []
-        return [torch.cuda.current_device()]
 
 
 def _needs_unit_range(cfg: Any) -> bool:

@@ -1,0 +1,203 @@
+"""An outlier detector backed by an autoencoder, in scikit-learn's and PyOD's conventions.
+
+:class:`AutoencoderOutlierDetector` trains one of the registered models on data
+that is mostly normal, fits one of the registered anomaly scores
+(:data:`autoencoders.evaluation.anomaly.SCORES`) on it, and then flags the rows
+that score worse than the ``contamination`` share of the training rows. It
+follows scikit-learn's outlier detectors (``IsolationForest``,
+``LocalOutlierFactor(novelty=True)``): ``predict`` gives +1 for inliers and -1
+for outliers, ``score_samples`` is higher for more normal rows, and
+``decision_function`` is ``score_samples - offset_``, negative for outliers.
+It also sets PyOD's fitted attributes (``decision_scores_``, ``threshold_``,
+``labels_``, where *higher* scores and label 1 mean outlier), so code written
+for PyOD's detectors can read them.
+
+Example:
+    >>> from sklearn.datasets import load_digits
+    >>> from autoencoders import AutoencoderOutlierDetector
+    >>> X = load_digits().data
+    >>> det = AutoencoderOutlierDetector("simple", epochs=2, contamination=0.05).fit(X)
+    >>> int((det.predict(X) == -1).sum())
+    90
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import OutlierMixin
+
+from autoencoders.assess import ModelCodec
+from autoencoders.errors import ConfigError
+from autoencoders.estimator import AutoencoderModelMixin
+from autoencoders.evaluation.anomaly import SCORES, AnomalyScore, make_score
+from autoencoders.options import value_text
+
+#: the code size chosen for ``latent_dim=None``: at most this, and a quarter of the features
+AUTO_LATENT_MAX = 20
+
+
+class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
+    """Outlier detection with an autoencoder: rows it models badly are outliers.
+
+    Rows of ``X`` are scaled into [0, 1] from the fit data, reshaped to
+    ``input_shape`` and used to train the model (as
+    :class:`~autoencoders.estimator.AutoencoderTransformer` does, with the same
+    parameters); the anomaly score ``anomaly_score`` is then fitted on the same rows.
+    (The parameter is not called ``score``: scikit-learn reserves that name for
+    a method, which pipelines and searches call.)
+
+    Args:
+        model: the variant to train, a key of :data:`autoencoders.models.VARIANTS`.
+        latent_dim: size of the code; ``None`` takes a quarter of the features,
+            at most 20 and at least 1.
+        anomaly_score: the anomaly score, a key of :data:`~autoencoders.evaluation.anomaly.SCORES`:
+            ``"recon-sse"`` (squared reconstruction error), ``"recon-bce"``,
+            ``"density"`` (the code's likelihood under a Gaussian mixture of the
+            training codes), ``"combined"`` (density plus reconstruction error,
+            standardised) or ``"feature"`` (reconstruction error in the encoder's
+            hidden layers, RaPP).
+        contamination: the share of outliers expected in the training data, in
+            (0, 0.5]; it sets the threshold ``offset_``.
+        epochs: training epochs (0 leaves the freshly initialised model).
+        batch_size: training batch size.
+        lr: Adam's learning rate.
+        input_shape: the shape one row is reshaped to, e.g. ``(1, 8, 8)`` for the
+            conv model on 8x8 images; ``None`` keeps rows flat (signals models:
+            one channel, ``(1, n_features)``).
+        scale: ``"minmax"`` or ``"none"``, as for ``AutoencoderTransformer``.
+        model_options: further config fields, e.g. ``{"num_layers": 2}``.
+        score_options: options of the anomaly score, e.g. ``{"n_components": 3}``
+            for the density's mixture.
+        random_state: seed of the initialisation, batch order, noise and of the
+            score's own fit; an int makes fits repeatable.
+        accelerator: Lightning accelerator; the fitted model is moved to the CPU.
+        verbose: show Lightning's progress bar and messages.
+
+    Attributes:
+        model_: the trained autoencoder, on the CPU, in eval mode.
+        scorer_: the fitted :class:`~autoencoders.evaluation.anomaly.AnomalyScore`.
+        offset_: ``score_samples`` below it is an outlier: its ``contamination``
+            quantile on the training data.
+        decision_scores_: anomaly score of every training row (PyOD: higher is
+            more abnormal); ``-score_samples``.
+        threshold_: ``-offset_``: training rows scoring above it are outliers.
+        labels_: PyOD's labels of the training rows, 1 for outliers and 0 for inliers.
+        n_features_in_, feature_names_in_, n_components_, input_shape_,
+        data_min_, data_max_: as for ``AutoencoderTransformer``.
+    """
+
+    def __init__(
+        self,
+        model: str = "deep",
+        latent_dim: int | None = None,
+        *,
+        anomaly_score: str = "recon-sse",
+        contamination: float = 0.1,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        input_shape: Sequence[int] | None = None,
+        scale: str = "minmax",
+        model_options: dict[str, Any] | None = None,
+        score_options: dict[str, Any] | None = None,
+        random_state: int | np.random.RandomState | None = 0,
+        accelerator: str = "cpu",
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.latent_dim = latent_dim
+        self.anomaly_score = anomaly_score
+        self.contamination = contamination
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.input_shape = input_shape
+        self.scale = scale
+        self.model_options = model_options
+        self.score_options = score_options
+        self.random_state = random_state
+        self.accelerator = accelerator
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None) -> AutoencoderOutlierDetector:
+        """Trains the model and the anomaly score on the rows of ``X`` (``y`` is ignored).
+
+        Raises:
+            ConfigError: (a ``ValueError``) for invalid parameters, including an
+                unknown ``score`` or a ``contamination`` outside (0, 0.5].
+            ValueError: for invalid data (non-finite values, fewer than 2 rows).
+        """
+        scorer = self._make_scorer()
+        self._check_contamination()
+        X, x = self._fit_autoencoder(X)
+        codec = ModelCodec(self.model_)
+        self.scorer_ = scorer.fit(codec, x)
+        anomaly = self.scorer_.score(codec, x)
+        # sklearn's convention: the contamination share of training rows lies below offset_.
+        self.offset_ = float(np.percentile(-anomaly, 100.0 * self.contamination))
+        self.decision_scores_ = anomaly
+        self.threshold_ = -self.offset_
+        self.labels_ = (anomaly > self.threshold_).astype(int)
+        return self
+
+    # -------------------------------------------------------------- predict
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality of each row: the negative anomaly score (lower = more abnormal)."""
+        X = self._check_input(X)
+        return -self.scorer_.score(ModelCodec(self.model_), self._model_input(X))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -------------------------------------------------------------- helpers
+    def _make_scorer(self) -> AnomalyScore:
+        if not isinstance(self.anomaly_score, str) or self.anomaly_score not in SCORES:
+            raise ConfigError(
+                f"unknown anomaly score {value_text(self.anomaly_score)}; choose one of: "
+                f"{', '.join(SCORES)}"
+            )
+        options = self.score_options
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(f"score_options must be a dict, got {value_text(options)}")
+        options = dict(options or {})
+        accepted = inspect.signature(SCORES[self.anomaly_score]).parameters
+        if "random_state" in accepted and "random_state" not in options:
+            options["random_state"] = self._seed()
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            known = ", ".join(accepted) or "none"
+            raise ConfigError(
+                f"score_options {unknown} do not apply to score {self.anomaly_score!r} (its options: "
+                f"{known})"
+            )
+        return make_score(self.anomaly_score, **options)
+
+    def _check_contamination(self) -> None:
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < c <= 0.5:
+            raise ConfigError(f"contamination must be a number in (0, 0.5], got {value_text(c)}")
+
+    def _code_size(self, shape: tuple[int, ...]) -> Any:
+        if self.latent_dim is None:
+            return max(1, min(AUTO_LATENT_MAX, math.prod(shape) // 4))
+        return self.latent_dim
+
+
+__all__ = ["AutoencoderOutlierDetector"]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from autoencoders import explore
 from autoencoders.config import ModelConfig, TrainConfig
 from autoencoders.errors import ConfigError, TrainingStopped, UserError
 
@@ -492,6 +493,7 @@ COMMANDS: dict[
         _generate_parser,
         _generate,
     ),
+    "explore": (explore.HELP, explore.add_arguments, explore.run),
 }
 
 

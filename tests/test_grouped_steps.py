@@ -6,8 +6,8 @@ import torch
 
 from autoencoders.data import ArrayDataModule, TensorBatchLoader, TensorImageDataset
 from autoencoders.data.loader import GroupedLoader, StepGroup, group_for_trainer
+from autoencoders.grouped_steps import SAMPLES_PER_CALL
 from autoencoders.models import build_model, make_config
-from autoencoders.module import SAMPLES_PER_CALL
 from autoencoders.training import fit, make_trainer
 
 

@@ -4,26 +4,17 @@ import pytest
 import torch
 
 from autoencoders.errors import NonFiniteLoss
-from autoencoders.module import AutoEncoder, _jacobian_penalty
-from autoencoders.nn import (
-    IdentityBottleneck,
-    LinearDecoder,
-    LinearEncoder,
-    MLPDecoder,
-    MLPEncoder,
-    SparseBottleneck,
-    corrupt,
-)
+from autoencoders.losses import jacobian_penalty
+from autoencoders.models import build_model, make_config
+from autoencoders.module import AutoEncoder
+from autoencoders.nn import corrupt
 from autoencoders.training import make_trainer
 
 
-def deep_model(bottleneck=None, **kwargs) -> AutoEncoder:
-    return AutoEncoder(
-        MLPEncoder((1, 8, 8), 2, 12),
-        bottleneck or IdentityBottleneck(12),
-        MLPDecoder(12, 2, (1, 8, 8)),
-        **{"lr": 3e-3, **kwargs},
-    )
+def deep_model(name="deep", **fields) -> AutoEncoder:
+    fields = {"input_shape": (1, 8, 8), "num_layers": 2, "latent_dim": 12, "lr": 3e-3, **fields}
+    cfg = make_config(name, **fields)
+    return build_model(cfg)
 
 
 def train(model, dm, epochs):
@@ -35,7 +26,7 @@ def test_denoising_model_cleans_corrupted_images_better(digits_dm, digits_tensor
     torch.manual_seed(0)
     denoiser = train(deep_model(noise_ratio=0.25), digits_dm, 25)
     torch.manual_seed(0)
-    plain = train(deep_model(), digits_dm, 25)
+    plain = train(deep_model(lr=3e-3), digits_dm, 25)
     x = digits_tensors[0][:200]  # the validation images
     torch.manual_seed(1)
     noisy = corrupt(x, "salt_pepper", 0.25)
@@ -59,9 +50,9 @@ def test_training_step_really_corrupts_its_inputs(digits_tensors):
 
 def test_sparse_penalty_lowers_mean_activation(digits_dm, digits_tensors):
     torch.manual_seed(0)
-    sparse = train(deep_model(SparseBottleneck(12, "kld", 0.05, beta=3.0)), digits_dm, 15)
+    sparse = train(deep_model("sparse", sparse_weight=3.0), digits_dm, 15)
     torch.manual_seed(0)
-    unpenalised = train(deep_model(SparseBottleneck(12, "kld", 0.05, beta=0.0)), digits_dm, 15)
+    unpenalised = train(deep_model("sparse", sparse_weight=0.0), digits_dm, 15)
     x = digits_tensors[0][:200]
     with torch.no_grad():
         assert sparse.encode(x).mean() < 0.5 * unpenalised.encode(x).mean()
@@ -78,23 +69,6 @@ def test_plain_autoencoder_samples_from_fitted_prior(digits_dm):
     assert model.code_count == 1597 * 1  # codes of the last epoch only
 
 
-def test_bce_needs_a_sigmoid_decoder():
-    with pytest.raises(ValueError, match="needs outputs in \\[0, 1\\]"):
-        AutoEncoder(
-            LinearEncoder((4,), 2),
-            IdentityBottleneck(2),
-            LinearDecoder(2, (4,), "identity"),
-            recon_loss="bce",
-        )
-
-
-def test_unknown_options_are_refused():
-    with pytest.raises(ValueError, match="recon_loss must be one of"):
-        deep_model(recon_loss="huber")
-    with pytest.raises(ValueError, match="noise must be one of"):
-        deep_model(noise="pink")
-
-
 def test_nan_loss_stops_training_with_advice(digits_dm):
     model = deep_model(lr=1e6)
     model.decoder.layers[-1].weight.data.fill_(float("nan"))
@@ -106,14 +80,14 @@ def test_jacobian_penalty_estimates_frobenius_norm():
     torch.manual_seed(0)
     lin = torch.nn.Linear(6, 3)
     x = torch.randn(4000, 6, requires_grad=True)
-    estimate = _jacobian_penalty(lin(x), x)
+    estimate = jacobian_penalty(lin(x), x)
     exact = lin.weight.pow(2).sum()
     assert estimate.item() == pytest.approx(exact.item(), rel=0.08)
 
 
 def test_contractive_weight_adds_the_penalty(digits_tensors):
     x = digits_tensors[0][:16]
-    model = deep_model(contractive_weight=0.5)
+    model = deep_model("contractive", contractive_weight=0.5)
     out = model.compute_losses(x, noisy=False)
     assert out["contractive"] > 0
     assert out["loss"].item() == pytest.approx(

@@ -1,17 +1,13 @@
 import itertools
-import json
 
 import pytest
 import torch
 
 from autoencoders.nn import (
-    IdentityBottleneck,
     LinearDecoder,
     LinearEncoder,
     MLPDecoder,
     MLPEncoder,
-    SparseBottleneck,
-    build_component,
     corrupt,
 )
 from autoencoders.nn.layers import shrinking_widths
@@ -58,29 +54,6 @@ def test_identity_decoder_outputs_unbounded_values():
 def test_bad_input_shape_is_named():
     with pytest.raises(ValueError, match="input_shape must be a non-empty shape"):
         LinearEncoder((1, 0, 8), 4)
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        LinearEncoder((1, 8, 8), 4),
-        MLPEncoder([1, 8, 8], 2, 4),
-        MLPDecoder(4, 2, (1, 8, 8), "identity"),
-        IdentityBottleneck(4),
-        SparseBottleneck(4, "log", 0.1, 0.5),
-    ],
-)
-def test_components_rebuild_from_their_json_spec(module):
-    spec = json.loads(json.dumps(module.spec()))
-    rebuilt = build_component(spec)
-    assert type(rebuilt) is type(module)
-    assert rebuilt.spec() == module.spec()
-    rebuilt.load_state_dict(module.state_dict())
-
-
-def test_unknown_component_type_is_a_clear_error():
-    with pytest.raises(ValueError, match="not one of this package's components"):
-        build_component({"type": "Mystery", "args": {}})
 
 
 def test_salt_and_pepper_hits_the_ratio_with_black_and_white():

@@ -1,4 +1,4 @@
-"""Saving and loading models: checkpoints rebuild themselves, safely.
+"""Saving and loading models: a checkpoint holds the model's config, which rebuilds it.
 
 Checkpoints are read with ``torch.load(weights_only=True)``, which refuses to
 unpickle arbitrary objects, and written through a temporary file so an
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from autoencoders.errors import CheckpointError
+from autoencoders.errors import CheckpointError, ConfigError
 from autoencoders.files import atomic_path
-from autoencoders.module import AutoEncoder
-from autoencoders.nn.component import build_component
+from autoencoders.models import build_model
+
+if TYPE_CHECKING:
+    from autoencoders.module import AutoEncoder
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -28,17 +30,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
-
-
-def module_classes() -> dict[str, type[AutoEncoder]]:
-    """Training-module classes a checkpoint may name, by class name."""
-    found: dict[str, type[AutoEncoder]] = {}
-    pending: list[type[AutoEncoder]] = [AutoEncoder]
-    while pending:
-        cls = pending.pop()
-        found[cls.__name__] = cls
-        pending.extend(cls.__subclasses__())
-    return found
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -69,25 +60,28 @@ def load(path: str | Path, map_location: Any = "cpu") -> AutoEncoder:
 
     The checkpoint's ``autoencoder_config`` is the dict ``make_config`` takes
     (the run folder's ``config.json`` holds the same), so this is
-    ``build_model(config)`` plus ``load_state_dict``. Models built by hand from
-    this package's components are rebuilt from their recorded constructor arguments.
+    ``build_model(config)`` plus ``load_state_dict``.
 
     Args:
         path: a ``.ckpt`` file written by this package's training.
         map_location: where to put the weights (``"cpu"``, ``"cuda"``, a device).
 
     Raises:
-        CheckpointError: if the file is unreadable, lacks the model description, or
-            holds weights that do not fit that description.
+        CheckpointError: if the file is unreadable, lacks the model's config, or
+            holds weights that do not fit that config.
     """
     checkpoint = read_checkpoint(path, map_location or "cpu")
     config = checkpoint.get("autoencoder_config")
-    if config is not None:
-        from autoencoders.models import build_model
-
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{path} holds no model config (autoencoder_config): it was not written by "
+            "autoencoders' training; rebuild the model yourself and call "
+            "load_state_dict(checkpoint['state_dict'])"
+        )
+    try:
         model = build_model(config)
-    else:
-        model = _from_spec(path, checkpoint.get("autoencoder_spec"))
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: its model config is not valid here ({err})") from None
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
@@ -99,21 +93,3 @@ def load(path: str | Path, map_location: Any = "cpu") -> AutoEncoder:
     if map_location is not None:
         model.to(torch.device(map_location) if isinstance(map_location, str) else map_location)
     return model.eval()
-
-
-def _from_spec(path: str | Path, spec: dict[str, Any] | None) -> AutoEncoder:
-    if spec is None:
-        raise CheckpointError(
-            f"{path} holds no model description (autoencoder_config); it was not written by "
-            "autoencoders, or the model used modules of your own: rebuild the model and call "
-            "load_state_dict(checkpoint['state_dict'])"
-        )
-    module_cls = module_classes().get(spec.get("module", "AutoEncoder"))
-    if module_cls is None:
-        raise CheckpointError(f"{path} names an unknown training module {spec.get('module')!r}")
-    return module_cls(
-        build_component(spec["encoder"]),
-        build_component(spec["bottleneck"]),
-        build_component(spec["decoder"]),
-        **spec.get("hparams", {}),
-    )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from autoencoders.losses import LossTerm
     from autoencoders.module import AutoEncoder
 
 from autoencoders.errors import ConfigError
@@ -154,16 +155,17 @@ class ModelConfig:
         """
         return self.latent_dim
 
-    def module_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the training module besides the three networks."""
-        return {
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "recon_loss": self.recon_loss,
-            "noise": self.noise,
-            "noise_ratio": self.noise_ratio,
-            "config": config_to_dict(self),
-        }
+    def loss_terms(self) -> list[LossTerm]:
+        """The terms added to the reconstruction error (see :mod:`autoencoders.losses`)."""
+        from autoencoders.losses import BottleneckLoss
+
+        return [BottleneckLoss()]
+
+    def module_class(self) -> type[AutoEncoder]:
+        """The training module of this variant; it reads its settings from this config."""
+        from autoencoders.module import AutoEncoder
+
+        return AutoEncoder
 
     def validate(self, *, input_shape_known: bool = True, flags: bool = True) -> None:
         """Checks every field, and the fields against each other, before any work.
@@ -531,8 +533,10 @@ class ContractiveConfig(DeepConfig):
         range=at_least(0),
     )
 
-    def module_kwargs(self) -> dict[str, Any]:
-        return {**super().module_kwargs(), "contractive_weight": self.contractive_weight}
+    def loss_terms(self) -> list[LossTerm]:
+        from autoencoders.losses import ContractivePenalty
+
+        return [*super().loss_terms(), ContractivePenalty(self.contractive_weight)]
 
 
 @dataclass
@@ -549,9 +553,6 @@ class StackedConfig(DeepConfig):
         from autoencoders.models.stacked import StackedAutoEncoder
 
         return StackedAutoEncoder
-
-    def module_kwargs(self) -> dict[str, Any]:
-        return {**super().module_kwargs(), "pretrain_epochs": self.pretrain_epochs}
 
     def _check_combinations(self, name: Callable[[str], str]) -> None:
         super()._check_combinations(name)

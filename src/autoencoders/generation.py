@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from autoencoders.evaluation.figures import write_gif
+from autoencoders.images import image_rows, save_grid_png
 from autoencoders.module import AutoEncoder
-from autoencoders.visuals import image_rows, save_grid_png
 
 #: samples per row of a saved sample grid
 GRID_COLUMNS = 8

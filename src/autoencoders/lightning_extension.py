@@ -1,5 +1,5 @@
-"""The lecture notebook's import path for the training module."""
+"""The lecture notebook's import path for its training module; see :mod:`autoencoders.lecture`."""
 
-from autoencoders.module import AutoEncoder
+from autoencoders.lecture import AutoEncoder
 
 __all__ = ["AutoEncoder"]

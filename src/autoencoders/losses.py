@@ -1,10 +1,21 @@
-"""Loss terms as pure functions of tensors.
+"""Loss terms: pure functions of tensors, and the terms a model adds to its loss.
 
 Reductions follow the bake-off protocol: a per-sample quantity is *summed* over
 the sample's values and *averaged* over the batch, so numbers are "per image".
+
+A model's loss is its reconstruction error plus ``weight * term(step)`` for each
+:class:`LossTerm` its config lists (:meth:`~autoencoders.config.ModelConfig.loss_terms`).
+Regularizers that need a bottleneck's internals (sparsity, KL, vector
+quantisation) are computed by the bottleneck and reach the loss through
+:class:`BottleneckLoss`; others, like :class:`ContractivePenalty`, look at the
+step's tensors directly. A new term is one class here (or anywhere) and one
+line in its config's ``loss_terms``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -65,3 +76,67 @@ def kl_bernoulli(target: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> tor
     rho = torch.as_tensor(target, dtype=rho_hat.dtype, device=rho_hat.device)
     rho_hat = rho_hat.clamp(eps, 1.0 - eps)
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def jacobian_penalty(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Unbiased one-sample estimate of ``||dh/dx||_F^2``, averaged over the batch.
+
+    For ``v ~ N(0, I)``, ``E ||J^T v||^2 = ||J||_F^2`` (Hutchinson), so one
+    vector-Jacobian product replaces ``latent_dim`` backward passes. ``x`` must
+    require gradients and ``h`` must have been computed from it.
+    """
+    v = torch.randn_like(h)
+    (grad,) = torch.autograd.grad((h * v).sum(), x, create_graph=True)
+    return grad.pow(2).sum() / h.shape[0]
+
+
+@dataclass(frozen=True)
+class StepTensors:
+    """What one forward pass leaves for the loss terms to look at."""
+
+    #: the clean batch, the reconstruction's target
+    x: torch.Tensor
+    #: what the encoder saw (corrupted when denoising)
+    x_in: torch.Tensor
+    #: the encoder's output, the bottleneck's input
+    h: torch.Tensor
+    #: the code
+    z: torch.Tensor
+    #: the bottleneck's own (already weighted) regularizer
+    bottleneck_loss: torch.Tensor
+
+
+class LossTerm(Protocol):
+    """One term of a model's loss; logged under ``name``, added as ``weight * value``."""
+
+    name: str
+    weight: float
+    #: differentiates through the encoder's input: ``x_in`` then requires a gradient,
+    #: and the term is left out where gradients are off (validation)
+    needs_input_grad: bool
+
+    def __call__(self, step: StepTensors) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class BottleneckLoss:
+    """The bottleneck's regularizer (sparsity, KL, commitment), weighted inside it."""
+
+    name: str = "bottleneck"
+    weight: float = 1.0
+    needs_input_grad: bool = False
+
+    def __call__(self, step: StepTensors) -> torch.Tensor:
+        return step.bottleneck_loss
+
+
+@dataclass(frozen=True)
+class ContractivePenalty:
+    """The squared Frobenius norm of the encoder's Jacobian (one random projection)."""
+
+    weight: float
+    name: str = "contractive"
+    needs_input_grad: bool = True
+
+    def __call__(self, step: StepTensors) -> torch.Tensor:
+        return jacobian_penalty(step.h, step.x_in)

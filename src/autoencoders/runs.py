@@ -18,9 +18,9 @@ from autoencoders.config import ModelConfig, TrainConfig, config_to_dict
 from autoencoders.data.sources import ArrayDataset
 from autoencoders.errors import ConfigError, RunFolderError
 from autoencoders.files import write_json
+from autoencoders.images import image_rows, save_grid_png
 from autoencoders.module import AutoEncoder
 from autoencoders.training import TrainResult, fit, set_threads
-from autoencoders.visuals import image_rows, save_grid_png
 
 #: data sets whose 28x28 images are padded to 32x32, as in the lecture
 PAD_TO_32 = ("mnist", "fashion-mnist", "kmnist")

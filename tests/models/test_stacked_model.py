@@ -67,7 +67,7 @@ def test_variant_builds_the_stacked_module_and_stores_pretrain_epochs():
     model = stacked_model(pretrain_epochs=2)
     assert isinstance(model, StackedAutoEncoder)
     assert model.num_blocks == 3
-    assert model.hparams_for_spec()["pretrain_epochs"] == 2
+    assert model.pretrain_epochs == 2 and model.config["pretrain_epochs"] == 2
 
 
 def test_stages_run_in_order_and_are_logged(stacked_run):

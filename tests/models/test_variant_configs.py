@@ -23,7 +23,8 @@ def test_conv_variant_refuses_unpadded_28x28_images():
 def test_contractive_variant_adds_the_jacobian_penalty():
     torch.manual_seed(0)
     cfg = make_config("contractive", input_shape=(1, 8, 8))
-    assert cfg.module_kwargs()["contractive_weight"] == cfg.contractive_weight > 0
+    [term] = [t for t in cfg.loss_terms() if t.name == "contractive"]
+    assert term.weight == cfg.contractive_weight > 0
     model = build_model(cfg)
     out = model.compute_losses(torch.rand(16, 1, 8, 8), noisy=True)
     assert float(out["contractive"]) > 0

@@ -33,4 +33,4 @@ def test_train_one_epoch_on_digits(model, tmp_path, capsys):
     reloaded = load(run / "checkpoints" / "last.ckpt")
     assert reloaded.config["model"] == model
     if model == "contractive":
-        assert reloaded.contractive_weight == 0.5  # the flag reached the training module
+        assert reloaded.cfg.contractive_weight == 0.5  # the flag reached the training module

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from autoencoders.nn.component import build_component
 from autoencoders.nn.decoders import Conv1dDecoder, ConvDecoder, LSTMDecoder
 from autoencoders.nn.encoders import Conv1dEncoder, ConvEncoder, LSTMEncoder
 
@@ -44,28 +43,6 @@ def test_conv_odd_shape_names_the_shape_and_the_fixes(cls):
 def test_conv1d_length_must_halve():
     with pytest.raises(ValueError, match=r"\(1, 30\).*pad"):
         Conv1dEncoder((1, 30), (8, 16), 4)
-
-
-def test_components_rebuild_from_spec_with_list_arguments():
-    """A spec stores tuples as lists; the constructors must accept them back."""
-    torch.manual_seed(0)
-    image, signal, code = torch.rand(3, 1, 8, 8), torch.randn(3, 2, 64), torch.randn(3, 6)
-    cases = [
-        (ConvEncoder((1, 8, 8), CHANNELS, 6), image),
-        (ConvDecoder(6, CHANNELS, (1, 8, 8)), code),
-        (Conv1dEncoder((2, 64), (8, 16), 6), signal),
-        (Conv1dDecoder(6, (8, 16), (2, 64), "identity"), code),
-        (LSTMEncoder((2, 64), 16, 6), signal),
-        (LSTMDecoder(6, 16, (2, 64), "identity"), code),
-    ]
-    for module, x in cases:
-        spec = module.spec()
-        assert not any(isinstance(v, tuple) for v in spec["args"].values())
-        again = build_component(spec)
-        again.load_state_dict(module.state_dict())
-        module.eval()
-        again.eval()
-        torch.testing.assert_close(again(x), module(x))
 
 
 @pytest.mark.parametrize("pair", ["conv1d", "lstm"])

@@ -97,8 +97,7 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> AutoEncoder:
         cfg = config_from_dict(dict(cfg), variant(name).config_cls)
     bottleneck = cfg.make_bottleneck()
     encoder, decoder = build_backbone(cfg, bottleneck.in_features)
-    module_cls = getattr(cfg, "module_class", lambda: AutoEncoder)()
-    return module_cls(encoder, bottleneck, decoder, **cfg.module_kwargs())
+    return cfg.module_class()(encoder, bottleneck, decoder, cfg)
 
 
 __all__ = [

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from torch import nn
+
 from autoencoders.config import ModelConfig
-from autoencoders.nn.component import Component
 from autoencoders.nn.decoders import (
     Conv1dDecoder,
     ConvDecoder,
@@ -22,31 +23,31 @@ from autoencoders.nn.encoders import (
 )
 
 #: (config, encoder output size) -> (encoder, decoder)
-BackboneBuilder = Callable[[ModelConfig, int], tuple[Component, Component]]
+BackboneBuilder = Callable[[ModelConfig, int], tuple[nn.Module, nn.Module]]
 
 
-def _linear(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def _linear(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     return (
         LinearEncoder(cfg.input_shape, h_dim),
         LinearDecoder(cfg.latent_dim, cfg.input_shape, cfg.output_activation),
     )
 
 
-def _mlp(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def _mlp(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     return (
         MLPEncoder(cfg.input_shape, cfg.num_layers, h_dim),
         MLPDecoder(cfg.latent_dim, cfg.num_layers, cfg.input_shape, cfg.output_activation),
     )
 
 
-def _conv(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def _conv(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     return (
         ConvEncoder(cfg.input_shape, cfg.channels, h_dim),
         ConvDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
     )
 
 
-def _conv1d(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def _conv1d(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     return (
         Conv1dEncoder(cfg.input_shape, cfg.channels, h_dim),
         Conv1dDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
@@ -57,7 +58,7 @@ def _conv1d(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
 DEFAULT_LSTM_HIDDEN = 64
 
 
-def _lstm(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def _lstm(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     hidden = int(getattr(cfg, "hidden_size", DEFAULT_LSTM_HIDDEN))
     return (
         LSTMEncoder(cfg.input_shape, hidden, h_dim),
@@ -74,7 +75,7 @@ ARCHITECTURES: dict[str, BackboneBuilder] = {
 }
 
 
-def build_backbone(cfg: ModelConfig, h_dim: int) -> tuple[Component, Component]:
+def build_backbone(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
     """Builds the encoder (``input_shape -> h_dim``) and decoder (``latent_dim -> input_shape``).
 
     Raises:

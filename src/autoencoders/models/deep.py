@@ -1,13 +1,5 @@
-"""The lecture notebook's deep autoencoder, under its original names.
+"""The lecture notebook's import path for its deep parts; see :mod:`autoencoders.lecture`."""
 
-``DeepEncoder(input_shape, num_layers, latent_dim)`` and
-``DeepDecoder(latent_dim, num_layers, output_shape)``.
-"""
-
-from autoencoders.nn.decoders import MLPDecoder
-from autoencoders.nn.encoders import MLPEncoder
-
-DeepEncoder = MLPEncoder
-DeepDecoder = MLPDecoder
+from autoencoders.lecture import DeepDecoder, DeepEncoder
 
 __all__ = ["DeepDecoder", "DeepEncoder"]

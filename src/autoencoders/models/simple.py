@@ -1,13 +1,5 @@
-"""The lecture notebook's one-layer autoencoder, under its original names."""
+"""The lecture notebook's import path for its one-layer parts; see :mod:`autoencoders.lecture`."""
 
-from autoencoders.nn.bottlenecks import IdentityBottleneck
-from autoencoders.nn.decoders import LinearDecoder
-from autoencoders.nn.encoders import LinearEncoder
-
-SimpleEncoder = LinearEncoder
-SimpleDecoder = LinearDecoder
-SimpleBottleneck = IdentityBottleneck
-#: the lecture notebook's spelling, kept so its imports run unchanged
-SimpleBlottleneck = IdentityBottleneck
+from autoencoders.lecture import SimpleBlottleneck, SimpleBottleneck, SimpleDecoder, SimpleEncoder
 
 __all__ = ["SimpleBlottleneck", "SimpleBottleneck", "SimpleDecoder", "SimpleEncoder"]

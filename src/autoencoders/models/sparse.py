@@ -1,8 +1,8 @@
-"""The lecture notebook's sparse bottleneck.
+"""The lecture notebook's import path for its sparse bottleneck; see :mod:`autoencoders.lecture`.
 
-``SparseBottleneck(latent_dim, loss_type, sparsity, beta)``.
+The ``sparse`` model itself is ``make_config("sparse")``.
 """
 
-from autoencoders.nn.bottlenecks import SparseBottleneck
+from autoencoders.lecture import SparseBottleneck
 
 __all__ = ["SparseBottleneck"]

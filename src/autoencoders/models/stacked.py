@@ -16,17 +16,20 @@ to nothing) and a warning says so.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from autoencoders.losses import reconstruction_loss
-from autoencoders.module import AutoEncoder, _inputs
+from autoencoders.module import AutoEncoder, _inputs, _scalars
 from autoencoders.nn.decoders import MLPDecoder
 from autoencoders.nn.encoders import MLPEncoder
 from autoencoders.nn.noise import corrupt
+
+if TYPE_CHECKING:
+    from autoencoders.config import StackedConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +45,15 @@ class StackedAutoEncoder(AutoEncoder):
         bottleneck: a bottleneck whose ``in_features`` equals its ``latent_dim``
             (the encoder and decoder must be mirror images).
         decoder: an :class:`~autoencoders.nn.decoders.MLPDecoder` mirroring ``encoder``.
-        *args: passed on to :class:`~autoencoders.module.AutoEncoder`.
-        pretrain_epochs: greedy epochs per layer before fine-tuning.
+        config: a :class:`~autoencoders.config.StackedConfig`; its
+            ``pretrain_epochs`` are the greedy epochs per layer before fine-tuning.
         **kwargs: passed on to :class:`~autoencoders.module.AutoEncoder`.
 
     Attributes:
         stage_history: ``(epoch, stage name)`` for every stage begun, in order.
 
     Raises:
-        ValueError: if the encoder and decoder are not mirrored MLPs, or
-            ``pretrain_epochs`` is negative.
+        ValueError: if the encoder and decoder are not mirrored MLPs.
     """
 
     def __init__(
@@ -59,8 +61,7 @@ class StackedAutoEncoder(AutoEncoder):
         encoder: nn.Module,
         bottleneck: nn.Module,
         decoder: nn.Module,
-        *args: Any,
-        pretrain_epochs: int = 1,
+        config: StackedConfig,
         **kwargs: Any,
     ) -> None:
         if not isinstance(encoder, MLPEncoder) or not isinstance(decoder, MLPDecoder):
@@ -75,16 +76,11 @@ class StackedAutoEncoder(AutoEncoder):
                 f"{encoder.widths}; the stacked autoencoder needs a bottleneck that keeps "
                 "the code's size"
             )
-        if pretrain_epochs < 0:
-            raise ValueError(f"pretrain_epochs must not be negative, got {pretrain_epochs}")
-        super().__init__(encoder, bottleneck, decoder, *args, **kwargs)
-        self.pretrain_epochs = int(pretrain_epochs)
+        super().__init__(encoder, bottleneck, decoder, config, **kwargs)
+        self.pretrain_epochs = int(config.pretrain_epochs)
         self.num_blocks = len(encoder.layers)
         self.epochs_per_layer = self.pretrain_epochs
         self.stage_history: list[tuple[int, str]] = []
-
-    def hparams_for_spec(self) -> dict[str, Any]:
-        return {**super().hparams_for_spec(), "pretrain_epochs": self.pretrain_epochs}
 
     # ----------------------------------------------------------------- stages
     def stage_index(self, epoch: int) -> int:
@@ -139,9 +135,8 @@ class StackedAutoEncoder(AutoEncoder):
         if stage >= self.num_blocks:
             return super().training_step(batch, batch_idx)
         out = self.layer_losses(_inputs(batch), stage)
-        self._accumulate_train_metrics([self._metrics(out)], [len(out["z"])])
-        trainer = self._trainer
-        if trainer is not None and self.global_step % max(trainer.log_every_n_steps, 1) == 0:
+        self.train_sums.add([_scalars(out)], [len(out["z"])])
+        if self.logger_will_write():
             self._log_stage("train", out, on_step=True, on_epoch=False)
         return out["loss"]
 
@@ -161,8 +156,9 @@ class StackedAutoEncoder(AutoEncoder):
         enc_layers = self.encoder.layers
         dec_layer = self.decoder.layers[self.num_blocks - 1 - stage]
         if stage == 0:
-            noisy = self.noise_ratio > 0
-            inputs = (corrupt(x, self.noise, self.noise_ratio) if noisy else x).flatten(1)
+            cfg = self.cfg
+            noisy = cfg.noise_ratio > 0
+            inputs = (corrupt(x, cfg.noise, cfg.noise_ratio) if noisy else x).flatten(1)
             target = x
         else:
             frozen = enc_layers[:stage]
@@ -180,7 +176,7 @@ class StackedAutoEncoder(AutoEncoder):
         if stage == 0:
             logits = getattr(self.decoder, "output_activation", "sigmoid") == "sigmoid"
             recon = reconstruction_loss(
-                output.view_as(target), target, self.recon_loss, logits=logits
+                output.view_as(target), target, self.cfg.recon_loss, logits=logits
             )
         else:
             recon = F.mse_loss(output, target, reduction="sum") / max(target.shape[0], 1)

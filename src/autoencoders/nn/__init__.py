@@ -1,7 +1,6 @@
 """Plain ``nn.Module`` building blocks: encoders, bottlenecks, decoders, input noise."""
 
 from autoencoders.nn.bottlenecks import Bottleneck, IdentityBottleneck, SparseBottleneck
-from autoencoders.nn.component import Component, build_component
 from autoencoders.nn.decoders import Decoder, LinearDecoder, MLPDecoder
 from autoencoders.nn.encoders import LinearEncoder, MLPEncoder
 from autoencoders.nn.noise import NOISE_KINDS, corrupt
@@ -9,7 +8,6 @@ from autoencoders.nn.noise import NOISE_KINDS, corrupt
 __all__ = [
     "NOISE_KINDS",
     "Bottleneck",
-    "Component",
     "Decoder",
     "IdentityBottleneck",
     "LinearDecoder",
@@ -17,6 +15,5 @@ __all__ = [
     "MLPDecoder",
     "MLPEncoder",
     "SparseBottleneck",
-    "build_component",
     "corrupt",
 ]

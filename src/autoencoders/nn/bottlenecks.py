@@ -19,12 +19,11 @@ import torch
 from torch import nn
 
 from autoencoders.losses import kl_bernoulli, kl_normal
-from autoencoders.nn.component import Component
 
 SPARSE_LOSSES = ("kld", "log", "l1")
 
 
-class Bottleneck(Component):
+class Bottleneck(nn.Module):
     """Base class of all bottlenecks."""
 
     latent_dim: int

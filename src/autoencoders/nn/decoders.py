@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from autoencoders.nn.component import Component
 from autoencoders.nn.layers import (
     as_shape,
     check_halvable,
@@ -29,7 +28,7 @@ from autoencoders.nn.layers import (
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 
 
-class Decoder(Component):
+class Decoder(nn.Module):
     """Base class: subclasses implement :meth:`decode_logits`.
 
     Args:

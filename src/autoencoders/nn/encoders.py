@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from autoencoders.nn.component import Component
 from autoencoders.nn.layers import (
     as_shape,
     check_halvable,
@@ -21,7 +20,7 @@ from autoencoders.nn.layers import (
 )
 
 
-class LinearEncoder(Component):
+class LinearEncoder(nn.Module):
     """One linear layer from the flattened input to the code (the seed's simple encoder).
 
     Args:
@@ -42,7 +41,7 @@ class LinearEncoder(Component):
         return self.layer(x.flatten(1))
 
 
-class MLPEncoder(Component):
+class MLPEncoder(nn.Module):
     """A deep fully connected encoder with geometrically shrinking widths.
 
     Each hidden layer is ``Linear -> BatchNorm1d -> ReLU``; the last layer is a
@@ -68,7 +67,7 @@ class MLPEncoder(Component):
         return self.layers(x.flatten(1))
 
 
-class _StridedConvEncoder(Component):
+class _StridedConvEncoder(nn.Module):
     """Shared body of the 1-D and 2-D convolutional encoders."""
 
     dims: int = 2
@@ -151,7 +150,7 @@ class Conv1dEncoder(_StridedConvEncoder):
         super().__init__(input_shape, channels, latent_dim)
 
 
-class LSTMEncoder(Component):
+class LSTMEncoder(nn.Module):
     """An LSTM reads the signal step by step; its last hidden state is mapped to the code.
 
     Args:

@@ -1,0 +1,346 @@
+"""``autoencoders score``: one anomaly score per sample of a data set, and a flag at a threshold.
+
+The model comes from a checkpoint; the score is any of the registered anomaly
+scores (:data:`autoencoders.evaluation.anomaly.SCORES`). Scores that must be
+fitted (``density``, ``combined``, ``feature``), and the default threshold,
+use *reference* data: the normal data the model was trained on. By default
+that is the run's own data set, read from ``run.json`` in the checkpoint's run
+folder: the score is fitted on its training split, and the threshold is a
+quantile (``--quantile``, 0.99) of the scores of its validation split, which
+the model never trained on. ``--reference`` names other normal data.
+``--threshold`` gives the threshold outright; ``--contamination R`` flags the
+highest-scoring share ``R`` of the scored samples instead.
+
+A ``.npy`` file is memory-mapped and read ``--batch-size`` samples at a time,
+in file order, so a file larger than memory can be scored; named data sets and
+other files are read through the data module (``--split``, the test split by
+default).
+
+The output is a CSV table (``index,score,flag``) or an ``.npy`` array of shape
+``(N, 2)`` (score, flag), flag 1 marking an anomaly; an existing file is only
+replaced with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoencoders.errors import CheckpointError, ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+#: samples scored at a time
+DEFAULT_BATCH = 1024
+#: the default threshold: this quantile of the reference data's held-out scores
+DEFAULT_QUANTILE = 0.99
+#: most reference rows a score is fitted on (a Gaussian mixture or PCA needs no more)
+MAX_REFERENCE = 10_000
+#: run.json keys that decide which data a run trained on
+_DATA_KEYS = (
+    "dataset",
+    "data_dir",
+    "train_size",
+    "exclude_class",
+    "only_class",
+    "seed",
+    "data_kind",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``autoencoders score``."""
+    from autoencoders.evaluation.anomaly import SCORES
+
+    parser.add_argument(
+        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="data set name or path of the samples to score"
+    )
+    parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="scores.csv (index,score,flag) or scores.npy (N, 2)"
+    )
+    parser.add_argument(
+        "--score",
+        default="recon-sse",
+        metavar="NAME",
+        help=f"anomaly score, one of: {', '.join(SCORES)}",
+    )
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--threshold", type=float, default=None, help="flag scores above this value")
+    how.add_argument(
+        "--contamination",
+        type=float,
+        default=None,
+        metavar="R",
+        help="flag the highest-scoring share R of the scored samples, 0 < R < 1",
+    )
+    how.add_argument(
+        "--quantile",
+        type=float,
+        default=DEFAULT_QUANTILE,
+        metavar="Q",
+        help="flag scores above this quantile of the reference data's held-out scores",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        metavar="DATASET",
+        help="normal data the score is fitted on and the quantile taken from "
+        "(default: the run's own data set, from run.json beside the checkpoint)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default="test",
+        help="split scored for named data sets and non-.npy files",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="samples scored at a time",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Scores the data set and writes the scores; returns the exit status."""
+    from autoencoders.assess import ModelCodec
+    from autoencoders.checkpoint import load
+    from autoencoders.evaluation.anomaly import make_score
+
+    _check_options(args)
+    model = load(args.checkpoint)
+    config = getattr(model, "config", None) or {}
+    shape = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
+    codec = ModelCodec(model, batch_size=args.batch_size)
+    scorer = make_score(args.score)
+    # The samples are opened (and checked against the model) before any reference work.
+    samples = open_samples(args, shape, config)
+    reference = None
+    fitted = args.score not in ("recon-sse", "recon-bce")
+    if fitted or (args.threshold is None and args.contamination is None):
+        reference = reference_data(args, config, shape)
+    if fitted:
+        scorer.fit(codec, reference.train, reference.held_out)
+    scores = np.concatenate(
+        [scorer.score(codec, batch) for batch in samples.batches(args.batch_size)] or [np.zeros(0)]
+    )
+    threshold, why = _threshold(args, scores, scorer, codec, reference)
+    flags = scores > threshold
+    _write(args.out, scores, flags)
+    print(
+        f"scored {len(scores)} samples of {args.dataset} with {args.score}; threshold "
+        f"{threshold:.6g} ({why}); {int(flags.sum())} flagged "
+        f"({100 * flags.mean() if len(flags) else 0:.1f}%); wrote {args.out}"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------ checks
+def _check_options(args: argparse.Namespace) -> None:
+    from autoencoders.evaluation.anomaly import SCORES
+
+    if args.score not in SCORES:
+        raise ConfigError(f"unknown --score {args.score!r}; choose one of: {', '.join(SCORES)}")
+    suffix = args.out.suffix.lower()
+    if suffix not in (".csv", ".npy"):
+        raise ConfigError(f"--out must end in .csv or .npy, got {args.out.name}")
+    if args.out.is_dir():
+        raise ConfigError(
+            f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'scores.csv'}"
+        )
+    if args.out.exists() and not args.overwrite:
+        raise ConfigError(
+            f"--out {args.out} exists; pass --overwrite to replace it, or choose another file"
+        )
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise ConfigError(f"--threshold must be a finite number, got {args.threshold}")
+    for flag, value in (("--contamination", args.contamination), ("--quantile", args.quantile)):
+        if value is not None and not 0.0 < value < 1.0:
+            raise ConfigError(f"{flag} must lie strictly between 0 and 1, got {value}")
+
+
+# ----------------------------------------------------------------- samples
+@dataclass
+class Samples:
+    """The samples to score: an array-like of ``(N, ...)`` values, read in batches.
+
+    ``values`` may be a memory map; each batch is copied out of it, reshaped to
+    the model's input shape, divided by ``scale`` and checked for NaN and infinity.
+    """
+
+    values: Any
+    shape: tuple[int, ...]
+    scale: float
+    where: str
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.values), batch_size):
+            raw = np.asarray(self.values[start : start + batch_size])
+            batch = raw.astype(np.float32).reshape(len(raw), *self.shape)
+            if self.scale != 1.0:
+                batch /= self.scale
+            bad = ~np.isfinite(batch.reshape(len(batch), -1))
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise DataError(
+                    f"{self.where}: sample {start + row} holds {batch.reshape(len(batch), -1)[row, col]} "
+                    f"at position {col}; replace non-finite values or drop those samples"
+                )
+            yield batch
+
+
+def open_samples(args: argparse.Namespace, shape: tuple[int, ...], config: dict) -> Samples:
+    """The data to score: a memory-mapped ``.npy``, or a split read by the data module.
+
+    Raises:
+        DataError: for a file that cannot be read as numbers.
+        CheckpointError: for samples of another shape than the model takes.
+    """
+    path = Path(args.dataset).expanduser()
+    if path.suffix.lower() == ".npy" and path.is_file():
+        try:
+            values = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(
+                f"{path}: not a readable .npy file ({err}); write it with np.save"
+            ) from None
+        if values.dtype.kind not in "biuf" or values.ndim < 2:
+            raise DataError(
+                f"{path}: expected an array of numbers of shape (N, ...), got {values.dtype} "
+                f"of shape {values.shape}"
+            )
+        _check_shape(tuple(values.shape[1:]), shape, args)
+        scale = 255.0 if values.dtype == np.uint8 else 1.0
+        return Samples(values, shape, scale, str(path))
+    dm = _datamodule(args.dataset, args.data_dir, config)
+    _check_shape(tuple(dm.sample_shape), shape, args)
+    x, _ = dm.full_arrays(args.split)
+    return Samples(x.numpy(), shape, 1.0, f"{args.dataset} ({args.split} split)")
+
+
+def _check_shape(found: tuple[int, ...], shape: tuple[int, ...], args: argparse.Namespace) -> None:
+    """Accepts the model's shape, or that shape without a leading channel of 1."""
+    if not shape or found == shape or (shape[0] == 1 and found == shape[1:]):
+        return
+    raise CheckpointError(
+        f"{args.checkpoint} takes samples of shape {shape} but {args.dataset} has "
+        f"{found}: score data of the shape the model was trained on"
+    )
+
+
+def _datamodule(dataset: str, data_dir: str | None, config: dict, run: dict | None = None):
+    from autoencoders.config import TrainConfig
+    from autoencoders.runs import make_datamodule
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in (run or {}).items() if k in _DATA_KEYS and k in names}
+    values.update(dataset=dataset, data_dir=data_dir)
+    dm = make_datamodule(TrainConfig(**values), model=config.get("model"))
+    dm.setup()
+    return dm
+
+
+# --------------------------------------------------------------- reference
+@dataclass
+class Reference:
+    """Normal data: rows a score is fitted on, and held-out rows for statistics."""
+
+    train: np.ndarray
+    held_out: np.ndarray | None
+    where: str
+
+
+def reference_data(args: argparse.Namespace, config: dict, shape: tuple[int, ...]) -> Reference:
+    """The run's own data (``run.json``), or ``--reference``: its train and validation splits.
+
+    Raises:
+        CheckpointError: if neither is available, or the data does not fit the model.
+    """
+    from autoencoders.runs import checkpoint_in
+
+    run: dict[str, Any] = {}
+    if args.reference is None:
+        run_dir, _ = checkpoint_in(args.checkpoint)
+        run_json = run_dir / "run.json"
+        if not run_json.is_file():
+            raise CheckpointError(
+                f"no run.json beside {args.checkpoint}, so its training data is unknown: pass "
+                "--reference DATASET (normal data), or --threshold/--contamination with a "
+                "recon-* score"
+            )
+        try:
+            run = json.loads(run_json.read_text())
+        except ValueError as err:
+            raise CheckpointError(
+                f"{run_json} is not valid JSON ({err}); fix or remove it"
+            ) from None
+        dataset, data_dir = str(run.get("dataset", "digits")), run.get("data_dir")
+    else:
+        dataset, data_dir = args.reference, args.data_dir
+    dm = _datamodule(dataset, data_dir, config, run)
+    if tuple(dm.sample_shape) != shape:
+        raise CheckpointError(
+            f"{args.checkpoint} takes samples of shape {shape} but the reference data "
+            f"{dataset} has {tuple(dm.sample_shape)}: pass --reference data of that shape"
+        )
+    train = dm.full_arrays("train")[0].numpy()[:MAX_REFERENCE]
+    held_out = dm.full_arrays("val")[0].numpy()
+    return Reference(train, held_out if len(held_out) else None, dataset)
+
+
+def _threshold(
+    args: argparse.Namespace, scores: np.ndarray, scorer: Any, codec: Any, ref: Reference | None
+) -> tuple[float, str]:
+    if args.threshold is not None:
+        return float(args.threshold), "given"
+    if args.contamination is not None:
+        if not len(scores):
+            return math.inf, "no samples"
+        return float(np.quantile(scores, 1.0 - args.contamination)), (
+            f"flags the top {args.contamination:g} of the scored samples"
+        )
+    assert ref is not None  # run() loads it whenever no threshold is given
+    q = args.quantile
+    rows, kind = (ref.held_out, "held-out") if ref.held_out is not None else (ref.train, "training")
+    ref_scores = scorer.score(codec, rows)
+    return float(np.quantile(ref_scores, q)), (
+        f"the {q:g} quantile of {len(ref_scores)} {kind} scores of {ref.where}"
+    )
+
+
+# ------------------------------------------------------------------ output
+def _write(path: Path, scores: np.ndarray, flags: np.ndarray) -> None:
+    from autoencoders.files import atomic_write
+
+    if path.suffix.lower() == ".npy":
+        table = np.column_stack([scores, flags.astype(np.float64)])
+        atomic_write(path, lambda f: np.save(f, table))
+        return
+
+    def write_csv(f: Any) -> None:
+        f.write(b"index,score,flag\n")
+        for start in range(0, len(scores), 65536):
+            end = start + 65536
+            rows = zip(range(start, end), scores[start:end], flags[start:end], strict=False)
+            f.write("".join(f"{i},{s:.9g},{int(b)}\n" for i, s, b in rows).encode())
+
+    atomic_write(path, write_csv)
+
+
+__all__ = ["Reference", "Samples", "add_arguments", "open_samples", "reference_data", "run"]

@@ -224,3 +224,9 @@ def test_bad_parameters_are_refused_clearly(digits, params, message):
 @parametrize_with_checks([AutoencoderTransformer("simple", latent_dim=1, epochs=1, batch_size=16)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_signal_models_read_each_row_as_one_channel(digits):
+    est = AutoencoderTransformer("sequence", latent_dim=4, epochs=1, batch_size=64)
+    assert est.fit(digits[0][:128]).input_shape_ == (1, 64)
+    assert est.transform(digits[0][:5]).shape == (5, 4)

@@ -8,6 +8,7 @@ run folder (earlier files stay as they were).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,11 @@ def _second_run_into_same_output(folder: Path) -> list[str]:
     return [*TRAIN, "--model", "simple", "--latent-dim", "5", "--output", "runs"]
 
 
+def _config_file_with_unknown_key(folder: Path) -> list[str]:
+    (folder / "run.yaml").write_text("model: deep\nepochz: 3\n")
+    return [*TRAIN, "--config", "run.yaml"]
+
+
 def _resume_with_fewer_epochs(folder: Path) -> list[str]:
     first = autoencoders(*TRAIN, "--model", "simple", "--epochs", "2", "--output", "runs",
                          cwd=folder)  # fmt: skip
@@ -148,6 +154,18 @@ CASES = [
     ("second-run-same-output", _second_run_into_same_output, "--overwrite"),
     ("resume-with-fewer-epochs", _resume_with_fewer_epochs, "already trained 2 epochs"),
     ("missing-checkpoint", ["evaluate", "absent.ckpt"], "absent.ckpt"),
+    # mistakes the parser catches, before anything is imported or read
+    ("not-a-number", [*TRAIN, "--latent-dim", "abc"], "--latent-dim must be an integer >= 1, got 'abc'"),
+    ("not-a-list-of-numbers", [*TRAIN, "--model", "conv", "--channels", "8,x"], "--channels"),
+    ("misspelt-flag", [*TRAIN, "--latnet-dim", "3"], "--latnet-dim"),
+    ("option-of-another-model", [*TRAIN, "--model", "deep", "--sparsity", "0.1"], "do not apply to model 'deep'"),
+    ("switch-given-a-value", [*TRAIN, "--overwrite=yes"], "--overwrite"),
+    ("config-file-unknown-key", _config_file_with_unknown_key, "epochz"),
+    ("resume-with-model-option", ["train", "--resume", "nowhere", "--latent-dim", "3"], "a resumed run keeps"),
+    ("unknown-command", ["trian"], "trian"),
+    ("no-command", [], "give a command"),
+    ("missing-positional", ["evaluate"], "checkpoint"),
+    ("bad-choice", ["embed", "absent.ckpt", "--out", "c.csv", "--split", "tset"], "tset"),
 ]  # fmt: skip
 if not torch.cuda.is_available():
     CASES.append(("gpu-missing", [*TRAIN, "--accelerator", "gpu"], "--accelerator"))
@@ -168,7 +186,7 @@ def check_one_line_failure(args, expected: str, folder: Path) -> None:
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("autoencoders ") and "error:" in lines[0]
+    assert re.match(r"autoencoders( [\w-]+)?: error: ", lines[0]), lines[0]
     assert expected in lines[0], lines[0]
     assert snapshot(folder) == before  # nothing written or changed outside runs/
 

@@ -6,20 +6,24 @@ Example:
     ['deep', 'denoising', 'simple']
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from autoencoders.checkpoint import load
-from autoencoders.models import VARIANTS, build_model, make_config
-from autoencoders.module import AutoEncoder
+from autoencoders.registry import VARIANTS, make_config
 
 if TYPE_CHECKING:
+    from autoencoders.checkpoint import load
+    from autoencoders.detector import AutoencoderOutlierDetector
     from autoencoders.estimator import AutoencoderTransformer
+    from autoencoders.models import build_model
+    from autoencoders.module import AutoEncoder
 
 __version__ = "0.1.0"
 
 __all__ = [
     "VARIANTS",
     "AutoEncoder",
+    "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "__version__",
     "build_model",
@@ -27,11 +31,18 @@ __all__ = [
     "make_config",
 ]
 
+# Loaded on first use: torch, Lightning and scikit-learn take seconds to import, and
+# `import autoencoders` (every CLI start, `--help` included) should not wait for them.
+_LAZY = {
+    "AutoEncoder": "autoencoders.module",
+    "AutoencoderOutlierDetector": "autoencoders.detector",
+    "AutoencoderTransformer": "autoencoders.estimator",
+    "build_model": "autoencoders.models",
+    "load": "autoencoders.checkpoint",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The estimator imports scikit-learn; loading it on first use keeps `import autoencoders` fast.
-    if name == "AutoencoderTransformer":
-        from autoencoders.estimator import AutoencoderTransformer
-
-        return AutoencoderTransformer
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,22 @@
 """The ``autoencoders`` command line.
 
-Sub-commands register themselves in ``COMMANDS`` below; each is a pair of
-functions: one adds its arguments to a parser, one runs it and returns an exit
-code. Model options are generated from the config dataclasses, so a new field in
-a config is a new flag with no CLI code.
+Sub-commands are listed in ``COMMANDS`` below: a name, a help line, a function
+that adds the command's arguments to its parser and one that runs it and
+returns an exit code. Only the command being run gets its arguments, and the
+modules a command needs are imported inside its functions (:func:`lazy` does
+that for a function of another module), so ``autoencoders --help``, the
+listings and ``train --help`` start without torch or Lightning.
+
+Parsing is jsonargparse's: it reads each value as its option's annotated type
+(``int | None``, lists, booleans with ``--no-`` forms). We chose it over
+LightningCLI because our commands are not one Trainer call each (listings, a
+bake-off, evaluation of a checkpoint), our run settings are our own
+``TrainConfig`` rather than the Trainer's arguments, and LightningCLI imports
+Lightning and torch to build its parser, which alone takes seconds; jsonargparse
+is the parser LightningCLI is built on. The options of ``train`` and ``bakeoff``
+are generated from the config dataclasses (:func:`add_dataclass_options`): a new
+field with an ``option(...)`` help text is a new flag, and ``train --model M
+--help`` shows model M's own options and defaults.
 """
 
 from __future__ import annotations
@@ -12,14 +25,22 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import sys
+import textwrap
+import typing
+import warnings
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from autoencoders import explore
+from jsonargparse import ArgumentParser, DefaultHelpFormatter
+
 from autoencoders.config import ModelConfig, TrainConfig
 from autoencoders.errors import ConfigError, TrainingStopped, UserError
+from autoencoders.options import field_requirement
+from autoencoders.registry import DATASET_DESCRIPTIONS, DEFAULT_MODEL, VARIANTS, variant
 
 log = logging.getLogger(__name__)
 
@@ -28,87 +49,170 @@ class UsageError(ConfigError):
     """A mistake in the command line or config file; printed without a traceback."""
 
 
-# --------------------------------------------------------------- option tables
-def _field_type(f: dataclasses.Field) -> tuple[Callable[[str], Any] | None, str | None]:
-    """(argparse type, nargs) for a config field, read from its default value."""
-    default = f.default
-    if isinstance(default, bool):
-        return None, None
-    if isinstance(default, tuple):
-        return (type(default[0]) if default else int), "+"
-    if default is None:
-        # an optional field: its annotation ("int | None", "str | None") names the type
-        return (int if str(f.type).startswith("int") else str), None
-    return type(default), None
+class _HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help layout, without breaking lines inside ``--flag-names``."""
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
-def model_fields() -> dict[str, tuple[dataclasses.Field, list[str]]]:
-    """Every command-line model option across all variants, with the models that use it."""
-    from autoencoders.models import VARIANTS
-
-    found: dict[str, tuple[dataclasses.Field, list[str]]] = {}
-    for name, var in VARIANTS.items():
-        for f in dataclasses.fields(var.config_cls):
-            if not f.metadata.get("cli", True):
-                continue
-            found.setdefault(f.name, (f, []))[1].append(name)
-    return found
-
-
-def _add_dataclass_options(
-    parser: argparse.ArgumentParser, fields: Sequence[tuple[dataclasses.Field, str]]
-) -> None:
-    for f, extra in fields:
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')}{extra}"
-        if isinstance(f.default, bool):
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{help_text} (default: {f.default})",
-            )
-            continue
-        arg_type, nargs = _field_type(f)
-        parser.add_argument(
-            flag,
-            type=arg_type,
-            nargs=nargs,
-            default=argparse.SUPPRESS,
-            metavar=f.name.upper(),
-            help=f"{help_text} (default: {f.default})",
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(
+            " ".join(text.split()),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
         )
 
 
-def add_train_options(parser: argparse.ArgumentParser) -> None:
-    """Options of ``train`` (also used by commands that train, like ``bakeoff``)."""
-    from autoencoders.models import VARIANTS
+class CommandParser(ArgumentParser):
+    """jsonargparse's parser, raising ``argparse.ArgumentError`` instead of exiting.
 
-    parser.add_argument(
-        "--model",
-        default=argparse.SUPPRESS,
-        metavar="NAME",
-        help=f"model variant, one of: {', '.join(VARIANTS)} (default: deep)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="YAML or JSON file of option values (keys as the long options, with _ for -); "
-        "command-line options override it",
-    )
-    train = parser.add_argument_group("run options")
-    _add_dataclass_options(train, [(f, "") for f in dataclasses.fields(TrainConfig)])
-    model = parser.add_argument_group("model options")
-    n_models = len(VARIANTS)
-    _add_dataclass_options(
-        model,
-        [
-            (f, "" if len(users) == n_models else f" [models: {', '.join(users)}]")
-            for f, users in model_fields().values()
-        ],
-    )
+    ``argv`` is the command line the parser is built for, so that a command's
+    options may depend on one of them (``train`` offers the options of the
+    ``--model`` it is given, with that model's defaults).
+    """
+
+    def __init__(self, *args: Any, argv: Sequence[str] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.argv = list(argv)
+        #: arguments read from a config file, parsed before the command line's own
+        self.prepend: list[str] = []
+        #: dest -> (dataclass, field) of the generated options, for messages
+        self.fields: dict[str, tuple[type, str]] = {}
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """Function ``name`` of ``module``, imported when first called (keeps ``--help`` fast)."""
+
+    def call(*args: Any) -> Any:
+        return getattr(import_module(module), name)(*args)
+
+    call.__name__ = name
+    return call
+
+
+# --------------------------------------------------------------- option tables
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _is_list(hint: Any) -> bool:
+    return typing.get_origin(hint) in (tuple, list)
+
+
+def add_dataclass_options(
+    parser: CommandParser,
+    cls: type,
+    defaults: Any,
+    *,
+    title: str | None = None,
+    skip: Sequence[str] = (),
+) -> None:
+    """One flag per field of dataclass ``cls`` that the command line offers.
+
+    The type comes from the field's annotation, the help text from its
+    ``option(...)`` metadata and the default from ``defaults`` (an instance of
+    ``cls``). Lists take one or more values, space- or comma-separated;
+    booleans have a ``--no-`` form. Fields marked ``cli=False``, mappings and
+    the names in ``skip`` are left out.
+    """
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(title) if title else parser
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if not f.metadata.get("cli", True) or f.name in skip or typing.get_origin(hint) is dict:
+            continue
+        default = getattr(defaults, f.name)
+        kwargs: dict[str, Any] = {"default": default, "help": f.metadata.get("help", "")}
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif _is_list(hint):
+            kwargs.update(type=typing.get_args(hint)[0], nargs="+", default=list(default))
+            kwargs["metavar"] = f.name.upper()
+        else:
+            kwargs["type"] = hint
+        group.add_argument(_flag(f.name), **kwargs)
+        parser.fields[f.name] = (cls, f.name)
+
+
+def cli_fields(cls: type) -> set[str]:
+    """The fields of dataclass ``cls`` that are command-line options."""
+    return {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli", True)}
+
+
+def model_fields() -> dict[str, list[str]]:
+    """Every command-line model option across all variants, with the models that use it."""
+    found: dict[str, list[str]] = {}
+    for name, var in VARIANTS.items():
+        for f in sorted(cli_fields(var.config_cls)):
+            found.setdefault(f, []).append(name)
+    return found
+
+
+def _list_flags(parser: CommandParser) -> set[str]:
+    """The flags of ``parser`` that take a list (``nargs="+"``)."""
+    return {
+        s
+        for a in parser._actions  # argparse keeps no public list of a parser's options
+        if a.nargs == "+"
+        for s in a.option_strings
+    }
+
+
+def split_lists(argv: Sequence[str], list_flags: set[str]) -> list[str]:
+    """``argv`` with comma-separated values of list options made separate values.
+
+    ``--models simple,deep`` and ``--models=simple,deep`` become ``--models
+    simple deep``, which is also accepted as it is.
+    """
+    out: list[str] = []
+    in_list = False
+    for token in argv:
+        flag, eq, value = token.partition("=")
+        if token.startswith("--") and flag in list_flags:
+            out.append(flag)
+            in_list = True
+            token = value if eq else ""
+        elif token.startswith("-") and not _is_number(token):
+            in_list = False
+        if not token:
+            continue
+        out.extend([v for v in token.split(",") if v] if in_list else [token])
+    return out
+
+
+def _is_number(token: str) -> bool:
+    return re.fullmatch(r"-\d[\d.e+-]*", token) is not None
+
+
+def given_flags(argv: Sequence[str]) -> dict[str, str | None]:
+    """The long options in ``argv`` as field names, each with the value after it (if any).
+
+    A read of the command line before it is parsed, for the options that decide
+    which others exist (``train``'s ``--model``, ``--config`` and ``--resume``).
+    ``--no-ema`` counts as ``ema``.
+    """
+    found: dict[str, str | None] = {}
+    for i, token in enumerate(argv):
+        if token == "--":
+            break
+        if not token.startswith("--") or len(token) == 2:
+            continue
+        flag, eq, value = token[2:].partition("=")
+        name = flag.replace("-", "_")
+        if not eq:
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            is_value = following is not None and (
+                not following.startswith("-") or _is_number(following)
+            )
+            value = following if is_value else None  # type: ignore[assignment]
+        found[name] = value
+        if name.startswith("no_"):
+            found.setdefault(name[3:], None)
+    return found
 
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
@@ -132,78 +236,161 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+# ------------------------------------------------------------------- train
+def _train_parser(parser: CommandParser) -> None:
+    """``train``'s options: the run's and those of the chosen model, with its defaults.
+
+    The model is ``--model``, else the config file's ``model``, else the default
+    (a resumed run keeps its own: see :func:`_resume_parser`). Options of other
+    models are refused here, with a message that says so, before the parser
+    would call them unknown.
+    """
+    given = given_flags(parser.argv)
+    config_path = given.get("config")
+    file_values = read_config_file(Path(config_path) if config_path else None)
+    on_command_line = set(given) - {"help"}
+    run_names = cli_fields(TrainConfig)
+    model_options = model_fields()
+    resume = given.get("resume") or file_values.get("resume")
+    if resume:
+        return _resume_parser(parser, str(resume), on_command_line, file_values)
+    model = str(given.get("model") or file_values.get("model") or DEFAULT_MODEL)
+    config_cls = variant(model).config_cls
+    own = cli_fields(config_cls)
+    unknown = sorted(set(file_values) - run_names - set(model_options) - {"model"})
+    if unknown:
+        raise UsageError(
+            f"config file {config_path}: unknown option(s) {', '.join(unknown)}; "
+            "see `autoencoders train --help`"
+        )
+    wrong = sorted((on_command_line | set(file_values)) & (set(model_options) - own))
+    if wrong:
+        raise UsageError(
+            f"option(s) {', '.join(map(_flag, wrong))} do not apply to model {model!r}; "
+            f"`autoencoders train --model {model} --help` lists its options"
+        )
+    parser.usage = "autoencoders train [--model NAME] [--config FILE] [options]"
+    _add_model_choice(parser, model)
+    add_dataclass_options(parser, TrainConfig, TrainConfig(), title="run options")
+    add_dataclass_options(
+        parser, config_cls, config_cls(), title=f"options of model {model!r} (its defaults)"
+    )
+    parser.epilog = _other_models_note(own, model_options)
+    # The file's values are parsed as arguments in front of the command line's, so they
+    # are read as the options' types and a flag given on the command line wins; as
+    # defaults too, so that `--help` shows them.
+    parser.prepend = _as_arguments(file_values)
+    parser.set_defaults(**_as_defaults(file_values, parser))
+
+
+def _add_model_choice(parser: CommandParser, model: str) -> None:
+    parser.add_argument(
+        "--model",
+        default=model,
+        metavar="NAME",
+        help=f"model variant, one of: {', '.join(VARIANTS)}; `train --model NAME --help` "
+        "shows its options and defaults",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path | None,
+        default=None,
+        metavar="FILE",
+        help="YAML or JSON file of option values (keys as the long options, with _ for -); "
+        "command-line options override it",
+    )
+
+
+def _other_models_note(own: set[str], model_options: dict[str, list[str]]) -> str:
+    others = {k: v for k, v in model_options.items() if k not in own}
+    listed = "; ".join(f"{_flag(k)} ({', '.join(users)})" for k, users in sorted(others.items()))
+    return f"Options of other models (`train --model NAME --help` shows them): {listed}."
+
+
+def _as_arguments(values: dict[str, Any]) -> list[str]:
+    """Config-file values as command-line arguments (``--flag=value``, lists comma-joined)."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out.append(_flag(key) if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            out.append(f"{_flag(key)}={','.join(map(str, value))}")
+        else:
+            out.append(f"{_flag(key)}={'null' if value is None else value}")
+    return out
+
+
+def _as_defaults(values: dict[str, Any], parser: CommandParser) -> dict[str, Any]:
+    """Config-file values as parser defaults: lists for list options, split at commas."""
+    lists = {flag[2:].replace("-", "_") for flag in _list_flags(parser)}
+    out = {}
+    for key, value in values.items():
+        if key in lists and isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        elif key in lists and isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
+
+
+def _resume_parser(
+    parser: CommandParser, resume: str, flags: set[str], file_values: dict[str, Any]
+) -> None:
+    """Options of a resumed run: the run settings only, defaulting to the stored run's."""
+    from autoencoders.runs import checkpoint_in
+
+    model_flags = sorted((flags | set(file_values)) & {"model", *model_fields()})
+    if model_flags:
+        raise UsageError(
+            f"{', '.join(map(_flag, model_flags))}: a resumed run keeps its model's options; "
+            "leave them out, or start a new run"
+        )
+    run_dir, _ = checkpoint_in(resume)
+    stored_run = run_dir / "run.json"
+    stored: dict[str, Any] = {}
+    if stored_run.is_file():
+        try:
+            stored = json.loads(stored_run.read_text())
+        except ValueError as err:
+            raise UsageError(f"{stored_run} is not valid JSON ({err}); fix or remove it") from None
+    _add_model_choice(parser, DEFAULT_MODEL)
+    add_dataclass_options(parser, TrainConfig, TrainConfig(), title="run options")
+    keep = cli_fields(TrainConfig) - {"resume", "overwrite"}
+    parser.set_defaults(**{k: v for k, v in stored.items() if k in keep})
+    parser.prepend = _as_arguments(file_values)
+
+
 def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
-    """Merges defaults, the config file and command-line flags into the two configs.
+    """The two configs of a ``train`` command line (defaults, config file and flags merged).
 
     With ``--resume``, the model's config comes from the run being resumed and
     its run settings from that run's ``run.json``; flags may change run settings
     (``--epochs`` to train longer, ``--threads``, ...) but not the model.
-
-    Raises:
-        UsageError: for an unknown model, an unknown key, or an option the chosen
-            model does not have.
     """
-    from autoencoders.models import VARIANTS
-
-    given = read_config_file(getattr(args, "config", None))
-    given.update({k: v for k, v in vars(args).items() if k not in ("command", "config", "func")})
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
-    if given.get("resume"):
-        return _resumed_options(given, train_names)
-    model_name = str(given.pop("model", "deep"))
-    if model_name not in VARIANTS:
-        raise UsageError(f"unknown model {model_name!r}; choose one of: {', '.join(VARIANTS)}")
-    train_values = {k: v for k, v in given.items() if k in train_names}
-    model_values = {k: v for k, v in given.items() if k not in train_names}
-    config_cls = VARIANTS[model_name].config_cls
-    model_names = {f.name for f in dataclasses.fields(config_cls) if f.metadata.get("cli", True)}
-    wrong = sorted(set(model_values) - model_names)
-    if wrong:
-        flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
-        raise UsageError(
-            f"option(s) {flags} do not apply to model {model_name!r}; "
-            "see `autoencoders train --help` for which models use which options"
-        )
-    defaults = config_cls()
-    for k, v in list(model_values.items()):
-        if isinstance(getattr(defaults, k), tuple) and isinstance(v, (list, tuple)):
-            model_values[k] = tuple(v)
-    return TrainConfig(**train_values), dataclasses.replace(defaults, **model_values)
+    values = {k: v for k, v in vars(args).items() if k not in ("config", "verbose")}
+    model = str(values.pop("model"))
+    if values.get("resume"):
+        return _resumed_options(values)
+    run_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    run = TrainConfig(**{k: v for k, v in values.items() if k in run_names})
+    model_values = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k not in run_names
+    }
+    return run, variant(model).config_cls(**model_values)
 
 
-def _resumed_options(
-    given: dict[str, Any], train_names: set[str]
-) -> tuple[TrainConfig, ModelConfig]:
+def _resumed_options(values: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
     from autoencoders.checkpoint import read_checkpoint
-    from autoencoders.models import make_config
+    from autoencoders.registry import make_config
     from autoencoders.runs import checkpoint_in
 
-    model_flags = sorted(k for k in given if k not in train_names)
-    if model_flags:
-        flags = ", ".join("--" + k.replace("_", "-") for k in model_flags)
-        raise UsageError(
-            f"{flags}: a resumed run keeps its model's options; leave them out, or start a new run"
-        )
-    run_dir, ckpt = checkpoint_in(given["resume"])
-    stored_run = run_dir / "run.json"
-    run_values: dict[str, Any] = {}
-    if stored_run.is_file():
-        try:
-            run_values = json.loads(stored_run.read_text())
-        except ValueError as err:
-            raise UsageError(f"{stored_run} is not valid JSON ({err}); fix or remove it") from None
-    run_values = {k: v for k, v in run_values.items() if k in train_names}
-    run_values.update(given, overwrite=False)
+    _, ckpt = checkpoint_in(values["resume"])
     config = read_checkpoint(ckpt).get("autoencoder_config")
     if not isinstance(config, dict):
         raise UsageError(f"{ckpt} holds no model config, so it cannot be resumed from the CLI")
     config = dict(config)
-    return TrainConfig(**run_values), make_config(str(config.pop("model")), **config)
-
-
-# ------------------------------------------------------------------- commands
-def _train_parser(parser: argparse.ArgumentParser) -> None:
-    add_train_options(parser)
+    run = TrainConfig(**{**values, "overwrite": False})
+    return run, make_config(str(config.pop("model")), **config)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -218,88 +405,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_models_parser(parser: argparse.ArgumentParser) -> None:
+# ---------------------------------------------------------------- listings
+def _no_arguments(parser: CommandParser) -> None:
     pass
 
 
 def _list_models(args: argparse.Namespace) -> int:
-    from autoencoders.models import VARIANTS
-
     width = max(len(n) for n in VARIANTS)
     for name, var in VARIANTS.items():
         print(f"{name:<{width}}  {var.description}")
     return 0
 
 
-def _list_datasets_parser(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
 def _list_datasets(args: argparse.Namespace) -> int:
-    from autoencoders.data import DATASETS
-
-    width = max(len(n) for n in DATASETS)
-    for name, info in DATASETS.items():
-        print(f"{name:<{width}}  {info.description}")
+    width = max(len(n) for n in DATASET_DESCRIPTIONS)
+    for name, description in DATASET_DESCRIPTIONS.items():
+        print(f"{name:<{width}}  {description}")
     print("\nor a path: a folder of IDX files, .npy/.npz, .csv/.parquet, or a folder of images")
     return 0
 
 
-def _bakeoff_parser(parser: argparse.ArgumentParser) -> None:
+# ----------------------------------------------------------------- bake-off
+def _bakeoff_parser(parser: CommandParser) -> None:
     from autoencoders.bakeoff import BakeoffConfig
 
-    d = BakeoffConfig()
-    parser.add_argument(
-        "--dataset", default=d.dataset, help=f"data set name or path (default: {d.dataset})"
-    )
-    parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
-    parser.add_argument(
-        "--models", nargs="+", default=list(d.models), metavar="NAME",
-        help="models to compare, or 'all' (default: %(default)s); PCA is always included",
-    )  # fmt: skip
-    for name in (
-        "epochs",
-        "latent_dim",
-        "batch_size",
-        "seed",
-        "n_labels",
-        "anomaly_class",
-        "anomaly_latent_dim",
-    ):
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=int,
-            default=getattr(d, name),
-            help=f"(default: {getattr(d, name)})",
-        )
-    parser.add_argument(
-        "--lr", type=float, default=d.lr, help=f"Adam learning rate (default: {d.lr})"
-    )
-    parser.add_argument(
-        "--anomaly-epochs",
-        type=int,
-        default=None,
-        help="epochs of the anomaly models (default: --epochs)",
-    )
-    parser.add_argument(
-        "--one-class",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the one-class anomaly protocol (10 small models per model)",
-    )
-    parser.add_argument(
-        "--out", default=d.out, help=f"output folder; an existing one is resumed (default: {d.out})"
-    )
+    add_dataclass_options(parser, BakeoffConfig, BakeoffConfig(), skip=("verbose",))
 
 
 def _bakeoff(args: argparse.Namespace) -> int:
     from autoencoders.bakeoff import Bakeoff, BakeoffConfig
-    from autoencoders.models import VARIANTS
 
-    names = [n for item in args.models for n in item.split(",") if n]
-    models = tuple(VARIANTS) if "all" in names else tuple(names)
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "func", "models")}
-    bakeoff = Bakeoff(BakeoffConfig(models=models, **values))
+    values = {k: v for k, v in vars(args).items() if k != "verbose"}
+    names = values.pop("models")
+    values["models"] = tuple(VARIANTS) if "all" in names else tuple(names)
+    if "verbose" in {f.name for f in dataclasses.fields(BakeoffConfig)}:
+        values["verbose"] = args.verbose  # the overall progress line, or every run's own bar
+    bakeoff = Bakeoff(BakeoffConfig(**values))
     results = bakeoff.run()
     failed = [
         n
@@ -473,14 +614,15 @@ def _refuse_folder(path: Path) -> None:
         raise UsageError(f"--out {path} is a folder; give a file name, e.g. {path / 'out.png'}")
 
 
-#: name -> (help, add-arguments, run)
+#: name -> (help, add-arguments, run). Import a command's own module inside its
+#: functions (see :func:`lazy`): ``autoencoders --help`` then stays free of torch.
 COMMANDS: dict[
     str,
-    tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
+    tuple[str, Callable[[CommandParser], None], Callable[[argparse.Namespace], int]],
 ] = {
     "train": ("train a model and save its checkpoint", _train_parser, _train),
-    "list-models": ("list the registered models", _list_models_parser, _list_models),
-    "list-datasets": ("list the named data sets", _list_datasets_parser, _list_datasets),
+    "list-models": ("list the registered models", _no_arguments, _list_models),
+    "list-datasets": ("list the named data sets", _no_arguments, _list_datasets),
     "evaluate": (
         "score a checkpoint beside PCA on a data set's test split",
         _evaluate_parser,
@@ -493,56 +635,150 @@ COMMANDS: dict[
         _generate_parser,
         _generate,
     ),
-    "explore": (explore.HELP, explore.add_arguments, explore.run),
+    "explore": (
+        "write an offline HTML page to explore a checkpoint's latent space",
+        lazy("autoencoders.explore", "add_arguments"),
+        lazy("autoencoders.explore", "run"),
+    ),
+    "score": (
+        "write one anomaly score per sample of a data set, flagged at a threshold",
+        lazy("autoencoders.scoring", "add_arguments"),
+        lazy("autoencoders.scoring", "run"),
+    ),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autoencoders",
-        description="Train, evaluate and compare autoencoders.",
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> CommandParser:
+    """The parser of ``autoencoders`` for the command line ``argv``.
+
+    Every command is listed, but only the one ``argv`` names gets its options:
+    building them may import what that command needs, or read its files.
+    """
+    parser = CommandParser(
+        prog="autoencoders", description="Train, evaluate and compare autoencoders."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments, run) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(command)
-        command.set_defaults(func=run)
+    sub = parser.add_subcommands(dest="command", metavar="COMMAND")
+    chosen = _command_in(argv)
+    own = list(argv)[list(argv).index(chosen) + 1 :] if chosen in COMMANDS else []
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        command = CommandParser(description=help_text, argv=own)
+        if name == chosen:
+            add_arguments(command)
+        sub.add_subcommand(name, command, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``autoencoders`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    func = args.func
-    if not args.verbose:
-        _quiet_libraries()
-    del args.verbose
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_in(argv)
+    name = f"autoencoders {command}" if command in COMMANDS else "autoencoders"
     try:
-        return func(args)
+        args = parse_command(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s"
+        )
+        if not args.verbose:
+            _quiet_libraries()
+        return COMMANDS[str(command)][2](args)
     except TrainingStopped as err:
-        _say(f"autoencoders {args.command}: {err}")
+        _say(f"{name}: {err}")
         return err.exit_code
     except UserError as err:
-        _say(f"autoencoders {args.command}: error: {err}")
+        _say(f"{name}: error: {err}")
         return err.exit_code
     except OSError as err:
         if err.filename is None:  # not about a path the user gave: a bug, keep its traceback
             raise
-        _say(f"autoencoders {args.command}: error: {err.filename}: {err.strerror or err}")
+        _say(f"{name}: error: {err.filename}: {err.strerror or err}")
         return 2
+
+
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    """The options of the command ``argv`` runs, with ``verbose``, as a plain namespace.
+
+    Raises:
+        UsageError: for anything the parser refuses, in one line.
+        SystemExit: after printing ``--help``.
+    """
+    argv = list(argv)
+    command = _command_in(argv)
+    parser = build_parser(argv)
+    sub = _subparser(parser, command)
+    if sub is not None and sub.prepend:
+        at = argv.index(str(command)) + 1
+        argv = [*argv[:at], *sub.prepend, *argv[at:]]
+    try:
+        ns = parser.parse_args(split_lists(argv, _list_flags(sub) if sub is not None else set()))
+    except argparse.ArgumentError as err:
+        raise UsageError(_parser_message(str(err), parser, command)) from None
+    own = ns.get(str(ns.command))
+    values = own.as_dict() if own is not None else {}
+    return argparse.Namespace(**values, verbose=bool(ns.verbose))
+
+
+def _subparser(parser: CommandParser, command: str | None) -> CommandParser | None:
+    for action in parser._actions:  # argparse has no public way to reach a sub-command's parser
+        choices = getattr(action, "choices", None)
+        if isinstance(choices, dict) and command in choices:
+            return choices[command]
+    return None
+
+
+def _parser_message(text: str, parser: CommandParser, command: str | None) -> str:
+    """The parser's complaint as one line that names the flag and the fix."""
+    text = " ".join(text.split())
+    sub = _subparser(parser, command)
+    help_hint = f"see `autoencoders {command} --help`" if sub else "see `autoencoders --help`"
+    if (m := re.match(r'Parser key "([\w.]+)"', text)) is not None:
+        key = m.group(1).rsplit(".", 1)[-1]
+        got = re.search(r"(?:Got|Given) value: (.*)$", text)
+        value = got.group(1) if got else "?"
+        return f"{_flag(key)} must be {_wanted(sub, key)}, got {value!r}"
+    if text.startswith("unrecognized arguments:"):
+        return f"{text}; {help_hint}"
+    if "invalid choice" in text and "COMMAND" in text:
+        return f"unknown command {text.split(':', 2)[2].split('(')[0].strip()}; choose one of: {', '.join(COMMANDS)}"
+    if "but it was not provided" in text:
+        return f"give a command, one of: {', '.join(COMMANDS)}; {help_hint}"
+    if text.startswith("the following arguments are required:"):
+        missing = text.split(":", 1)[1].replace(f"{command}.", "")
+        return f"missing {missing.strip()}; {help_hint}"
+    return f"{text}; {help_hint}"
+
+
+def _wanted(parser: CommandParser | None, key: str) -> str:
+    """What option ``key`` accepts, in words, for a value the parser could not read."""
+    if parser is not None and key in parser.fields:
+        try:
+            return field_requirement(*parser.fields[key])
+        except TypeError:  # a field type the validator does not describe
+            pass
+    action = next((a for a in (parser._actions if parser else []) if a.dest == key), None)
+    kind = getattr(action, "_typehint", None) or getattr(action, "type", None)
+    return {int: "an integer", float: "a number"}.get(kind, f"a value of type {kind}")
+
+
+#: Loggers of Lightning's info-level banners and tips ("GPU available", the litlogger
+#: tip, "`Trainer.fit` stopped"). Lightning sets the level of its top loggers when it
+#: is imported, but not of these, so setting theirs needs no import of Lightning here.
+LIGHTNING_CHATTER = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+)
 
 
 def _quiet_libraries() -> None:
     """Keeps Lightning's banners and tips and known third-party deprecation notes off stderr."""
-    import warnings
-
-    import lightning.pytorch  # noqa: F401  (it sets its logger's level when imported)
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    for name in LIGHTNING_CHATTER:
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 

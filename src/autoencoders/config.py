@@ -23,23 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# Configs are plain data and this module imports no torch: the command line reads them
+# to print --help quickly. The networks they describe are imported where they are built.
 if TYPE_CHECKING:
     from autoencoders.losses import LossTerm
     from autoencoders.module import AutoEncoder
+    from autoencoders.nn.bottlenecks import Bottleneck
 
 from autoencoders.errors import ConfigError
-from autoencoders.losses import RECON_LOSSES
-from autoencoders.nn.bottlenecks import (
-    SPARSE_LOSSES,
-    Bottleneck,
-    IdentityBottleneck,
-    SparseBottleneck,
-    VariationalBottleneck,
-    VectorQuantizer,
-)
-from autoencoders.nn.decoders import OUTPUT_ACTIVATIONS
-from autoencoders.nn.layers import check_halvable, shrinking_widths
-from autoencoders.nn.noise import NOISE_KINDS
 from autoencoders.options import (
     UNIT,
     Interval,
@@ -89,6 +80,30 @@ PRECISIONS = (
 WIDTH = Interval(1, MAX_WIDTH)
 
 
+def _recon_losses() -> tuple[str, ...]:
+    from autoencoders.losses import RECON_LOSSES
+
+    return RECON_LOSSES
+
+
+def _output_activations() -> tuple[str, ...]:
+    from autoencoders.nn.decoders import OUTPUT_ACTIVATIONS
+
+    return OUTPUT_ACTIVATIONS
+
+
+def _noise_kinds() -> tuple[str, ...]:
+    from autoencoders.nn.noise import NOISE_KINDS
+
+    return NOISE_KINDS
+
+
+def _sparse_losses() -> tuple[str, ...]:
+    from autoencoders.nn.bottlenecks import SPARSE_LOSSES
+
+    return SPARSE_LOSSES
+
+
 def _architectures() -> tuple[str, ...]:
     # imported here: the architectures module imports this one
     from autoencoders.models.architectures import ARCHITECTURES
@@ -97,7 +112,7 @@ def _architectures() -> tuple[str, ...]:
 
 
 def _variants() -> tuple[str, ...]:
-    from autoencoders.models import VARIANTS
+    from autoencoders.registry import VARIANTS
 
     return tuple(VARIANTS)
 
@@ -132,20 +147,22 @@ class ModelConfig:
     lr: float = option(1e-3, "Adam learning rate", range=above(0))
     weight_decay: float = option(0.0, "Adam weight decay", range=at_least(0))
     recon_loss: str = option(
-        "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=RECON_LOSSES
+        "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=_recon_losses
     )
     output_activation: str = option(
         "sigmoid",
         "decoder output: sigmoid ([0,1] data) or identity",
-        choices=OUTPUT_ACTIVATIONS,
+        choices=_output_activations,
     )
     noise: str = option(
-        "salt_pepper", "input corruption: salt_pepper, gaussian or masking", choices=NOISE_KINDS
+        "salt_pepper", "input corruption: salt_pepper, gaussian or masking", choices=_noise_kinds
     )
     noise_ratio: float = option(0.0, "corruption strength during training (0: off)", range=UNIT)
 
     def make_bottleneck(self) -> Bottleneck:
         """The bottleneck this variant puts between encoder and decoder."""
+        from autoencoders.nn.bottlenecks import IdentityBottleneck
+
         return IdentityBottleneck(self.latent_dim)
 
     def encoder_features(self) -> int:
@@ -225,6 +242,8 @@ class ModelConfig:
                 f"{name('architecture')} {arch} needs input_shape {layout}, got {shape}"
             )
         if arch in ("conv", "conv1d"):
+            from autoencoders.nn.layers import check_halvable
+
             try:
                 check_halvable(shape[1:], len(self.channels), f"the {arch} encoder", shape)
             except ValueError as err:
@@ -265,6 +284,8 @@ class ModelConfig:
 
 def _mlp_fits(n_in: int, widths: set[int], num_layers: int) -> bool:
     """Whether ``num_layers`` strictly narrowing layers lead from ``n_in`` to each width."""
+    from autoencoders.nn.layers import shrinking_widths
+
     for width in widths:
         if num_layers > n_in - width:  # not enough distinct widths; also spares a huge list
             return False
@@ -303,7 +324,7 @@ class SparseConfig(DeepConfig):
     """A deep autoencoder with a sigmoid code pushed towards sparse activations."""
 
     model: str = option("sparse", "model variant", cli=False, choices=_variants, flag="--model")
-    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=SPARSE_LOSSES)
+    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=_sparse_losses)
     sparsity: float = option(
         0.05,
         "target mean activation of each code unit (kld)",
@@ -312,6 +333,8 @@ class SparseConfig(DeepConfig):
     sparse_weight: float = option(1.0, "weight of the sparsity penalty", range=at_least(0))
 
     def make_bottleneck(self) -> Bottleneck:
+        from autoencoders.nn.bottlenecks import SparseBottleneck
+
         return SparseBottleneck(
             self.latent_dim, self.sparse_loss, self.sparsity, self.sparse_weight
         )
@@ -451,6 +474,8 @@ class VAEConfig(DeepConfig):
     )
 
     def make_bottleneck(self) -> Bottleneck:
+        from autoencoders.nn.bottlenecks import VariationalBottleneck
+
         return VariationalBottleneck(self.latent_dim, self.beta, self.kl_warmup_steps)
 
     def encoder_features(self) -> int:
@@ -500,6 +525,8 @@ class VQConfig(DeepConfig):
     )
 
     def make_bottleneck(self) -> Bottleneck:
+        from autoencoders.nn.bottlenecks import VectorQuantizer
+
         return VectorQuantizer(
             self.latent_dim,
             num_codes=self.num_codes,
@@ -579,10 +606,10 @@ class SequenceConfig(ModelConfig):
     )
     hidden_size: int = option(64, "LSTM hidden units (lstm architecture)", range=WIDTH)
     recon_loss: str = option(
-        "mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)", choices=RECON_LOSSES
+        "mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)", choices=_recon_losses
     )
     output_activation: str = option(
-        "identity", "decoder output: identity or sigmoid", choices=OUTPUT_ACTIVATIONS
+        "identity", "decoder output: identity or sigmoid", choices=_output_activations
     )
     noise_ratio: float = option(
         0.0, "corruption strength during training (0: off)", cli=False, range=UNIT

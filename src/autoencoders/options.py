@@ -8,8 +8,10 @@ where the field is declared. Every refusal is a
 as typed on the command line, the value given and what would be valid.
 
 This is our own code rather than a validation library's because each rule
-must also read as ``--help`` text and name the command-line flag in its message;
-the generated CLI of issue 16 (jsonargparse) may take some of it over.
+must also read as ``--help`` text and name the command-line flag in its message.
+The command line (jsonargparse) reads each value as the field's annotated type;
+the ranges, choices and combined rules are checked here, so a config built in
+Python is held to the same rules as one typed on the command line.
 """
 
 from __future__ import annotations
@@ -264,6 +266,18 @@ def check_option(cls: type, name: str, value: Any, *, label: str | None = None) 
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
     kind, optional = _field_kinds(cls)[name]
     return _check_value(f, kind, optional, value, label or option_label(f))
+
+
+def field_requirement(cls: type, name: str) -> str:
+    """What field ``name`` of dataclass ``cls`` accepts, after "must be": ``an integer >= 1``.
+
+    For messages about a value refused before it reaches a config (the command
+    line's parser could not read ``--latent-dim abc`` as a number).
+    """
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    kind, optional = _field_kinds(cls)[name]
+    wanted = _requirement(kind, f.metadata.get("range"), option_choices(f))
+    return wanted + " (or unset)" if optional else wanted
 
 
 def check_fields(cfg: Any, *, flags: bool = True) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, Checkpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from autoencoders.checkpoint import AtomicCheckpointIO
@@ -22,6 +22,7 @@ from autoencoders.data.loader import group_for_module
 from autoencoders.errors import CheckpointError, ConfigError, NonFiniteLoss, TrainingStopped
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
+from autoencoders.progress_bar import RunProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def make_trainer(
     if progress_bar:
         # Redrawing the bar every step costs more than a small model's step,
         # above all in a notebook, where each redraw is a message to the browser.
-        cbs.append(TQDMProgressBar(refresh_rate=progress_refresh))
+        cbs.append(RunProgressBar(refresh_rate=progress_refresh))  # on stderr, whole run
     if checkpoint_dir is not None:
         cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every))
     return L.Trainer(

@@ -18,6 +18,7 @@ from autoencoders.data.download import fetch
 from autoencoders.data.errors import DataError
 from autoencoders.data.idx import read_idx_pair
 from autoencoders.errors import ConfigError
+from autoencoders.registry import DATASET_DESCRIPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ FASHION_CLASSES = (
 # Checksums are the md5 sums of the .gz files as published by each data set's authors.
 IDX_SOURCES = {
     "mnist": IdxSource(
-        "70,000 28x28 handwritten digits (LeCun et al.)",
+        DATASET_DESCRIPTIONS["mnist"],
         "MNIST",
         ("https://ossci-datasets.s3.amazonaws.com/mnist/",),
         {
@@ -130,7 +131,7 @@ IDX_SOURCES = {
         tuple(str(i) for i in range(10)),
     ),
     "fashion-mnist": IdxSource(
-        "70,000 28x28 images of clothes in 10 classes (Zalando Research)",
+        DATASET_DESCRIPTIONS["fashion-mnist"],
         "FashionMNIST",
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         {
@@ -143,7 +144,7 @@ IDX_SOURCES = {
         ("/usr/share/datasets/fashion-mnist",),
     ),
     "kmnist": IdxSource(
-        "70,000 28x28 cursive Japanese characters in 10 classes (Clanuwat et al.)",
+        DATASET_DESCRIPTIONS["kmnist"],
         "KMNIST",
         ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
         {
@@ -709,7 +710,7 @@ def _load_path(path: Path, kind: str) -> ArrayDataset:
 
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
-        "1,797 8x8 digits bundled with scikit-learn (offline), split 1,497 train / 300 test",
+        DATASET_DESCRIPTIONS["digits"],
         _load_digits,
     ),
     **{

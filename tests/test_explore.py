@@ -21,6 +21,7 @@ import torch
 
 import autoencoders
 from _browser import console_errors, headless_chromium
+from autoencoders.cli import main
 from autoencoders.errors import ConfigError, DataError
 from autoencoders.explore import explorer_data, write_explorer
 from autoencoders.models import build_model, make_config
@@ -170,30 +171,32 @@ def test_models_the_page_cannot_draw_are_refused(tmp_path):
     assert (tmp_path / "old.html").read_text() == "earlier work"
 
 
-@pytest.mark.parametrize(
-    "case, expected",
-    [
-        ("missing", "no checkpoint at"),
-        ("existing", "--overwrite"),
-        ("shape", "shape"),
-        ("suffix", ".html"),
-    ],
-)
+@pytest.mark.parametrize("case, expected", [("missing", "no checkpoint at"), ("shape", "shape")])
 def test_explore_mistakes_end_in_one_line_and_exit_code_2(case, expected, vae_checkpoint, tmp_path):
-    ckpt, out, dataset = str(vae_checkpoint), tmp_path / "page.html", "digits"
+    ckpt, dataset = str(vae_checkpoint), "digits"
     if case == "missing":
         ckpt = str(tmp_path / "nothing.ckpt")
-    elif case == "existing":
-        out.write_text("earlier work")
-    elif case == "shape":
+    else:
         dataset = str(tmp_path / "small.npy")
         np.save(dataset, np.random.default_rng(0).random((30, 1, 4, 4), dtype=np.float32))
-    else:
-        out = tmp_path / "page.png"
+    out = tmp_path / "page.html"
     done = autoencoders_cli("explore", ckpt, "--dataset", dataset, "--out", str(out), cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert expected in lines[0]
-    if case == "existing":
-        assert out.read_text() == "earlier work"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [("earlier.html", "--overwrite"), ("page.png", ".html"), ("pages.html", "is a folder")],
+)
+def test_explore_refuses_an_out_it_must_not_write(out, expected, vae_checkpoint, tmp_path, capsys):
+    (tmp_path / "earlier.html").write_text("earlier work")
+    (tmp_path / "pages.html").mkdir()
+    args = ["explore", str(vae_checkpoint), "--out", str(tmp_path / out)]
+    assert main(args) == 2
+    assert expected in capsys.readouterr().err
+    assert (tmp_path / "earlier.html").read_text() == "earlier work"
+    assert main([*args, "--overwrite"]) == (0 if out == "earlier.html" else 2)

@@ -157,6 +157,10 @@ def explorer_data(
             f"need at least 2 points and 1 slider, got {max_points} and {max_sliders}"
         )
     shape = _image_shape(model)
+    if hasattr(x, "detach"):  # a tensor, possibly on an accelerator
+        x = x.detach().cpu().numpy()
+    if y is not None and hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4 or tuple(x.shape[1:]) != shape:
         raise DataError(
@@ -332,27 +336,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _checkpoint_data_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     parser.add_argument(
-        "--split", choices=("train", "val", "test"), default="test", help="(default: test)"
+        "--split", choices=("train", "val", "test"), default="test", help="the images mapped"
     )
-    parser.add_argument(
-        "--map", choices=MAP_METHODS, default="pca", help="2-D map of the codes (default: pca)"
-    )
+    parser.add_argument("--map", choices=MAP_METHODS, default="pca", help="2-D map of the codes")
     parser.add_argument(
         "--max-points",
         type=int,
         default=MAX_POINTS,
-        help=f"most points on the map (default: {MAX_POINTS})",
+        help="most points on the map (a seeded subsample beyond that)",
     )
     parser.add_argument(
         "--max-sliders",
         type=int,
         default=MAX_SLIDERS,
-        help="a code with more units gets this many sliders along its principal directions "
-        f"(default: {MAX_SLIDERS})",
+        help="a code with more units gets this many sliders along its principal directions",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the subsample and map")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists (default: refuse)"
+        "--overwrite", action="store_true", help="replace --out if it exists instead of refusing"
     )
 
 

@@ -101,12 +101,18 @@ def test_clicking_a_point_and_moving_a_slider_change_the_images(explorer_page, b
     x, y = positions[far]
     ActionChains(browser).move_to_element_with_offset(
         canvas, int(x - canvas.size["width"] / 2), int(y - canvas.size["height"] / 2)
-    ).click().perform()
+    ).perform()
+    assert f"Hovered point {far}" in browser.find_element(By.ID, "point-title").text
+    assert canvas_pixels(browser, "input") != before["input"]  # hovering previews the point
+    ActionChains(browser).click().perform()
     assert browser.execute_script("return explorer.state.selected;") == far
     assert canvas_pixels(browser, "input") != before["input"]
     assert canvas_pixels(browser, "recon") != before["recon"]
     assert browser.find_element(By.ID, "interp-strip").is_displayed()  # from point 0 to it
     assert f"point {far}" in browser.find_element(By.ID, "point-title").text
+    halfway = canvas_pixels(browser, "interp-image")
+    browser.find_element(By.ID, "interp-t").send_keys(*[Keys.ARROW_RIGHT] * 30)
+    assert canvas_pixels(browser, "interp-image") != halfway  # a step along the line
 
     clicked = canvas_pixels(browser, "decoded")
     slider = browser.find_elements(By.CSS_SELECTOR, "input.latent")[0]

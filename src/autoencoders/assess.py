@@ -17,6 +17,7 @@ import torch
 
 from autoencoders import evaluation as ev
 from autoencoders.module import AutoEncoder
+from autoencoders.nn.noise import corrupt
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +147,12 @@ def evaluate_codec(
         out[f"{method}_ari"] = scores["ari"]
     generator = torch.Generator().manual_seed(seed)
     x_clean = torch.as_tensor(data.x_test)
-    noisy = _salt_pepper(x_clean, noise_ratio, generator).numpy()
+    noisy = corrupt(x_clean, "salt_pepper", noise_ratio, generator).numpy()
     den = ev.denoising_metrics(data.x_test, noisy, codec.reconstruct(noisy))
     out["denoise_sse"] = den["recon_sse_per_image"]
     out["noisy_sse"] = den["noisy_sse_per_image"]
     out["latent_dim"] = int(z_test.shape[1])
     return out
-
-
-def _salt_pepper(x: torch.Tensor, ratio: float, generator: torch.Generator) -> torch.Tensor:
-    """Seeded salt-and-pepper noise that does not touch torch's global generator."""
-    hit = torch.rand(x.shape, generator=generator) < ratio
-    salt = (torch.rand(x.shape, generator=generator) < 0.5).to(x.dtype)
-    return torch.where(hit, salt, x)
 
 
 def anomaly_scores(codec: Codec, x: np.ndarray, kind: str = "bce") -> np.ndarray:

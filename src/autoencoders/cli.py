@@ -586,7 +586,7 @@ def _generate(args: argparse.Namespace) -> int:
     import torch
 
     from autoencoders.checkpoint import load
-    from autoencoders.generation import save_interpolation, save_sample_grid
+    from autoencoders.generation import interpolation_pair, save_interpolation, save_sample_grid
 
     _positive(args.n, "--n")
     if args.steps < 2:
@@ -600,11 +600,10 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"wrote {args.n} samples to {path}")
     if args.interpolate:
         x, y = _datamodule_for(args, model).full_arrays("test")
-        # Two test images of different classes where labels allow: a more telling morph.
-        other = int(torch.nonzero(y != y[0])[0]) if bool((y != y[0]).any()) else 1
+        first, other = interpolation_pair(y)
         png = args.out.with_name(args.out.stem + "-interpolation.png")
         gif = png.with_suffix(".gif")
-        save_interpolation(model, x[0], x[other], png, gif, steps=args.steps)
+        save_interpolation(model, x[first], x[other], png, gif, steps=args.steps)
         print(f"wrote the interpolation to {png} and {gif}")
     return 0
 

@@ -123,12 +123,17 @@ def _strategies() -> tuple[str, ...]:
     return ("auto", *StrategyRegistry.available_strategies())
 
 
+def variant_name(name: str) -> Any:
+    """The ``model`` field of a variant's config: its registry key, not a flag of its own."""
+    return option(name, "model variant", cli=False, choices=_variants, flag="--model")
+
+
 # ------------------------------------------------------------ model configs
 @dataclass
 class ModelConfig:
     """Fields every variant has. ``model`` is the variant's registry key."""
 
-    model: str = option("deep", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("deep")
     input_shape: tuple[int, ...] = option(
         (1, 32, 32), "shape of one sample; set from the data set", cli=False, range=at_least(1)
     )
@@ -300,7 +305,7 @@ def _mlp_fits(n_in: int, widths: set[int], num_layers: int) -> bool:
 class SimpleConfig(ModelConfig):
     """One linear layer each way (the lecture's first model)."""
 
-    model: str = option("simple", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("simple")
     architecture: str = option("linear", "encoder/decoder family", choices=_architectures)
 
 
@@ -308,14 +313,14 @@ class SimpleConfig(ModelConfig):
 class DeepConfig(ModelConfig):
     """A deep fully connected autoencoder."""
 
-    model: str = option("deep", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("deep")
 
 
 @dataclass
 class DenoisingConfig(DeepConfig):
     """A deep autoencoder trained on corrupted inputs to reproduce the clean ones."""
 
-    model: str = option("denoising", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("denoising")
     noise_ratio: float = option(0.25, "corruption strength during training (0: off)", range=UNIT)
 
 
@@ -323,7 +328,7 @@ class DenoisingConfig(DeepConfig):
 class SparseConfig(DeepConfig):
     """A deep autoencoder with a sigmoid code pushed towards sparse activations."""
 
-    model: str = option("sparse", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("sparse")
     sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=_sparse_losses)
     sparsity: float = option(
         0.05,
@@ -459,7 +464,7 @@ def validate_train(cfg: TrainConfig) -> None:
 class ConvConfig(ModelConfig):
     """A convolutional autoencoder: stride-2 3x3 convolutions and their transposed mirror."""
 
-    model: str = option("conv", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("conv")
     architecture: str = option("conv", "encoder/decoder family", choices=_architectures)
 
 
@@ -467,7 +472,7 @@ class ConvConfig(ModelConfig):
 class VAEConfig(DeepConfig):
     """A variational autoencoder: a Gaussian code with a KL penalty towards N(0, I)."""
 
-    model: str = option("vae", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("vae")
     beta: float = option(1.0, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
     kl_warmup_steps: int = option(
         0, "training steps over which the KL weight ramps from 0 to 1", range=at_least(0)
@@ -487,7 +492,7 @@ class VAEConfig(DeepConfig):
 class BetaVAEConfig(VAEConfig):
     """A beta-VAE that weights the KL term twice: a smoother, more disentangled code."""
 
-    model: str = option("beta-vae", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("beta-vae")
     beta: float = option(2.0, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
 
 
@@ -495,9 +500,7 @@ class BetaVAEConfig(VAEConfig):
 class LooseBetaVAEConfig(VAEConfig):
     """A beta-VAE with half the KL weight: sharper reconstructions, a less regular code."""
 
-    model: str = option(
-        "beta-vae-loose", "model variant", cli=False, choices=_variants, flag="--model"
-    )
+    model: str = variant_name("beta-vae-loose")
     beta: float = option(0.5, "weight of the KL term (1: VAE, >1: beta-VAE)", range=at_least(0))
 
 
@@ -505,7 +508,7 @@ class LooseBetaVAEConfig(VAEConfig):
 class VQConfig(DeepConfig):
     """A vector-quantised autoencoder: each group of the code snaps to a learned codebook."""
 
-    model: str = option("vq", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("vq")
     latent_dim: int = option(32, "size of the code z", range=at_least(1))
     # at least 2: a one-entry codebook quantises everything to one point
     num_codes: int = option(512, "codebook entries", range=(2, MAX_WIDTH))
@@ -527,15 +530,9 @@ class VQConfig(DeepConfig):
     def make_bottleneck(self) -> Bottleneck:
         from autoencoders.nn.bottlenecks import VectorQuantizer
 
-        return VectorQuantizer(
-            self.latent_dim,
-            num_codes=self.num_codes,
-            code_dim=self.code_dim,
-            commitment=self.commitment,
-            ema=self.ema,
-            decay=self.decay,
-            dead_after=self.dead_after,
-        )
+        # the quantiser's parameters are this config's fields, under the same names
+        fields = ("num_codes", "code_dim", "commitment", "ema", "decay", "dead_after")
+        return VectorQuantizer(self.latent_dim, **{f: getattr(self, f) for f in fields})
 
     def _check_combinations(self, name: Callable[[str], str]) -> None:
         super()._check_combinations(name)
@@ -551,9 +548,7 @@ class VQConfig(DeepConfig):
 class ContractiveConfig(DeepConfig):
     """A deep autoencoder penalised for the encoder's sensitivity to its input."""
 
-    model: str = option(
-        "contractive", "model variant", cli=False, choices=_variants, flag="--model"
-    )
+    model: str = variant_name("contractive")
     contractive_weight: float = option(
         0.1,
         "weight of the squared Frobenius norm of the encoder's Jacobian",
@@ -570,7 +565,7 @@ class ContractiveConfig(DeepConfig):
 class StackedConfig(DeepConfig):
     """A deep autoencoder pre-trained greedily layer by layer, then fine-tuned end to end."""
 
-    model: str = option("stacked", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("stacked")
     pretrain_epochs: int = option(
         1, "epochs of greedy training per layer before fine-tuning", range=at_least(0)
     )
@@ -594,7 +589,7 @@ class StackedConfig(DeepConfig):
 class SequenceConfig(ModelConfig):
     """An autoencoder for 1-D signals ``(C, L)``: strided 1-D convolutions or an LSTM."""
 
-    model: str = option("sequence", "model variant", cli=False, choices=_variants, flag="--model")
+    model: str = variant_name("sequence")
     input_shape: tuple[int, ...] = option(
         (1, 64), "shape of one signal (C, L); set from the data set", cli=False, range=at_least(1)
     )

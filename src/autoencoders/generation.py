@@ -18,14 +18,15 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
-from autoencoders.evaluation.figures import write_gif
-from autoencoders.images import image_rows, save_grid_png
+from autoencoders.assess import ModelCodec, interpolate_codes
+from autoencoders.images import image_rows, save_gif, save_grid_png, tile
 from autoencoders.module import AutoEncoder
 
 #: samples per row of a saved sample grid
@@ -63,12 +64,6 @@ def sample_images(
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     with _eval_mode(model):
-        sample = getattr(model.bottleneck, "sample", None)
-        takes_generator = sample is not None and "generator" in inspect.signature(sample).parameters
-        if generator is not None and takes_generator:
-            z = sample(n, device=model.device, generator=generator)
-            if z is not None:
-                return model.decode(z)
         return model.sample(n, generator=generator)
 
 
@@ -92,10 +87,20 @@ def interpolate(
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the two endpoints), got {steps}")
     with _eval_mode(model):
-        pair = torch.stack([_one_sample(model, x_a), _one_sample(model, x_b)]).to(model.device)
-        z_a, z_b = model.encode(pair)
-        t = torch.linspace(0.0, 1.0, steps, device=z_a.device, dtype=z_a.dtype)[:, None]
-        return model.decode(torch.lerp(z_a.expand(steps, -1), z_b.expand(steps, -1), t))
+        pair = [_one_sample(model, x).detach().float().cpu().numpy() for x in (x_a, x_b)]
+        frames = interpolate_codes(ModelCodec(model), *pair, steps=steps)
+    return torch.as_tensor(frames, device=model.device)
+
+
+def interpolation_pair(labels: Any) -> tuple[int, int]:
+    """Two samples to interpolate between: the first, and the first of another class.
+
+    A morph between classes tells more than one within a class; without a
+    second class (or labels of -1 throughout) it is the first two samples.
+    """
+    y = np.asarray(labels)
+    others = np.flatnonzero(y != y[0])
+    return 0, int(others[0]) if len(others) else min(1, len(y) - 1)
 
 
 def _one_sample(model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
@@ -127,8 +132,7 @@ def save_sample_grid(
     """
     images = sample_images(model, n, generator)
     _check_images(images)
-    rows = [images[i : i + columns] for i in range(0, n, max(columns, 1))]
-    return save_grid_png(image_rows(rows), path)
+    return save_grid_png(tile(images, columns), path)
 
 
 def save_interpolation(
@@ -165,7 +169,7 @@ def save_interpolation(
     png = save_grid_png(image_rows([images]), png_path, scale=scale)
     gif = None
     if gif_path is not None:
-        gif = _save_gif(images, gif_path, scale, frame_ms)
+        gif = save_gif(images, gif_path, frame_ms, scale=scale, progress_bar=True)
     return png, gif
 
 
@@ -175,29 +179,3 @@ def _check_images(images: torch.Tensor) -> None:
             f"pictures need image outputs (N, 1 or 3, H, W), got {tuple(images.shape)}; "
             "use sample_images / interpolate for other data"
         )
-
-
-def _save_gif(images: torch.Tensor, path: str | Path, scale: int, frame_ms: int) -> Path:
-    """Writes ``(N, C, H, W)`` images in [0, 1] as an endlessly looping GIF, atomically.
-
-    Under each frame a thin bar grows from left to right as the animation
-    advances. Besides showing where the loop starts, it keeps neighbouring
-    frames distinct, which GIF writers would otherwise merge into one.
-    """
-    from PIL import Image
-
-    pixels = (images.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-    n, c, h, w = pixels.shape
-    width, bar = w * scale, max(scale // 2, 1)
-    frames = []
-    for i, image in enumerate(pixels):
-        array = image[0].numpy() if c == 1 else image.permute(1, 2, 0).numpy()
-        frame = Image.fromarray(array).resize((width, h * scale), Image.NEAREST)
-        canvas = Image.new(frame.mode, (width, h * scale + 2 * bar), 0)
-        canvas.paste(frame, (0, 0))
-        filled = max(1, round(width * (i + 1) / n))
-        canvas.paste(
-            255 if c == 1 else (255, 255, 255), (0, h * scale + bar, filled, h * scale + 2 * bar)
-        )
-        frames.append(canvas)
-    return write_gif(frames, path, frame_ms)

@@ -133,48 +133,25 @@ def _check_parts_match(
 class AutoEncoder(module.AutoEncoder):
     """The lecture's constructor: parts and settings in, a model described by its config out.
 
-    Args:
-        encoder: ``SimpleEncoder`` or ``DeepEncoder``.
-        bottleneck: ``SimpleBlottleneck`` or ``SparseBottleneck``.
-        decoder: ``SimpleDecoder`` or ``DeepDecoder``.
-        lr, noise_ratio, recon_loss, noise, weight_decay: the config fields of that
-            name (``None``: the command line's default).
-        prevent_tb_logging: show validation images inline instead of in TensorBoard.
-        log_images: log the input/reconstruction grid once per validation epoch.
+    ``AutoEncoder(encoder, bottleneck, decoder, lr=0.01, recon_loss="rmse")``: the
+    parts are ``SimpleEncoder`` or ``DeepEncoder``, ``SimpleBlottleneck`` or
+    ``SparseBottleneck``, ``SimpleDecoder`` or ``DeepDecoder``; the settings are
+    config fields (``lr``, ``noise_ratio``, ``recon_loss``, ``noise``, ...; ``None``
+    or left out: the command line's default), plus ``prevent_tb_logging`` (show
+    validation images inline instead of in TensorBoard) and ``log_images``.
+
+    Raises:
+        ConfigError: for a setting that is not a config field, or parts that
+            :func:`config_for_parts` cannot describe.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        bottleneck: nn.Module,
-        decoder: nn.Module,
-        lr: float | None = None,
-        noise_ratio: float | None = None,
-        recon_loss: str | None = None,
-        prevent_tb_logging: bool = False,
-        *,
-        noise: str | None = None,
-        weight_decay: float | None = None,
-        log_images: bool = True,
-    ) -> None:
-        cfg = config_for_parts(
-            encoder,
-            bottleneck,
-            decoder,
-            lr=lr,
-            noise_ratio=noise_ratio,
-            recon_loss=recon_loss,
-            noise=noise,
-            weight_decay=weight_decay,
-        )
-        super().__init__(
-            encoder,
-            bottleneck,
-            decoder,
-            cfg,
-            prevent_tb_logging=prevent_tb_logging,
-            log_images=log_images,
-        )
+    def __init__(self, *parts: nn.Module, **settings: Any) -> None:
+        if len(parts) != 3:
+            raise TypeError(
+                f"AutoEncoder takes an encoder, a bottleneck and a decoder, got {len(parts)}"
+            )
+        shown = {k: settings.pop(k) for k in ("prevent_tb_logging", "log_images") if k in settings}
+        super().__init__(*parts, config_for_parts(*parts, **settings), **shown)
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]

@@ -110,7 +110,7 @@ class AutoEncoder(GroupedSteps):
             RuntimeError: if the model has no prior and has not been trained.
         """
         z = (
-            self.bottleneck.sample(n, device=self.device)
+            self.bottleneck.sample(n, device=self.device, generator=generator)
             if isinstance(self.bottleneck, Bottleneck)
             else None
         )

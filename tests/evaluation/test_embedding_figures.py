@@ -17,8 +17,8 @@ from autoencoders.evaluation import (
     roc_curve_points,
     roc_figure,
     save_figure,
-    save_gif,
 )
+from autoencoders.images import save_gif
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_save_figure_writes_a_png_atomically(tmp_path):
 def test_save_gif_keeps_every_frame_and_leaves_no_temp_files(tmp_path):
     t = np.linspace(0, 1, 7)[:, None, None]
     frames = np.broadcast_to(t, (7, 8, 8)).copy()
-    out = save_gif(frames, tmp_path / "walk.gif", duration_ms=50)
+    out = save_gif(frames, tmp_path / "walk.gif", frame_ms=50)
     with Image.open(out) as img:
         assert img.format == "GIF"
         assert img.n_frames == 7

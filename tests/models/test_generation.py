@@ -1,5 +1,6 @@
 """Samples and interpolations written to files, and the ``generate`` command."""
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -8,6 +9,7 @@ from _support import TensorDataModule
 from autoencoders.cli import main
 from autoencoders.generation import (
     interpolate,
+    interpolation_pair,
     sample_images,
     save_interpolation,
     save_sample_grid,
@@ -66,9 +68,10 @@ def test_sample_grid_is_a_valid_png(trained, tmp_path):
 def test_interpolation_strip_and_gif(trained, digits_tensors, tmp_path):
     model, _ = trained
     x, y = digits_tensors
-    x_b = x[int(torch.nonzero(y != y[0])[0])]  # a different digit
+    a, b = interpolation_pair(y)
+    assert y[a] != y[b]  # a morph between two digits
     png, gif = save_interpolation(
-        model, x[0], x_b, tmp_path / "strip.png", tmp_path / "morph.gif", steps=6
+        model, x[a], x[b], tmp_path / "strip.png", tmp_path / "morph.gif", steps=6
     )
     with Image.open(png) as strip:
         assert strip.format == "PNG" and strip.size == ((6 * 9 - 1) * 4, 8 * 4)
@@ -98,3 +101,9 @@ def test_generate_command_can_add_an_interpolation(trained, tmp_path):
     with Image.open(tmp_path / "samples-interpolation.gif") as anim:
         assert anim.n_frames == 5
     assert (tmp_path / "samples-interpolation.png").stat().st_size > 0
+
+
+def test_interpolation_pair_takes_another_class_where_there_is_one():
+    assert interpolation_pair(np.array([3, 3, 5, 3])) == (0, 2)
+    assert interpolation_pair(torch.tensor([-1, -1, -1])) == (0, 1)  # unlabelled: first two
+    assert interpolation_pair(np.array([7])) == (0, 0)

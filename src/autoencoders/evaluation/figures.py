@@ -1,4 +1,4 @@
-"""Figures built with matplotlib's object-oriented API (no pyplot), and atomic writers."""
+"""Figures built with matplotlib's object-oriented API (no pyplot); image grids come from :mod:`autoencoders.images`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from PIL import Image
 
 from autoencoders.files import atomic_path
+from autoencoders.images import tile
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,11 @@ def _to_hwc(images: np.ndarray) -> np.ndarray:
 
 
 def _mosaic(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
-    """Tiles images into one array, ``ncol`` per row, separated by ``pad`` blank pixels."""
-    n, h, w = images.shape[:3]
-    nrows = math.ceil(n / ncol)
-    shape = (nrows * (h + pad) + pad, ncol * (w + pad) + pad, *images.shape[3:])
-    canvas = np.ones(shape)
-    for i, img in enumerate(images):
-        r, c = divmod(i, ncol)
-        top, left = pad + r * (h + pad), pad + c * (w + pad)
-        canvas[top : top + h, left : left + w] = img
-    return canvas
+    """Tiles ``(N, H, W)`` or ``(N, H, W, 3)`` images, ``ncol`` per row, ``pad`` blank pixels apart."""
+    batch = torch.as_tensor(images)
+    batch = batch[:, None] if batch.dim() == 3 else batch.permute(0, 3, 1, 2)
+    grid = tile(batch, ncol, gap=pad, border=pad)
+    return (grid[0] if grid.shape[0] == 1 else grid.permute(1, 2, 0)).numpy()
 
 
 def _show(ax: Axes, image: np.ndarray) -> None:
@@ -154,13 +150,6 @@ def roc_figure(
     return fig
 
 
-def _atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    """Runs ``write(temp_path)`` on a temporary file beside ``path``, then renames it."""
-    with atomic_path(path) as tmp:
-        write(str(tmp))
-    return Path(path)
-
-
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     """Writes a figure as PNG atomically (temporary file in the same folder, then rename).
 
@@ -172,46 +161,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     Returns:
         The destination path.
     """
-    return _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
-
-
-def save_gif(frames: np.ndarray, path: str | os.PathLike[str], duration_ms: int = 120) -> Path:
-    """Writes grayscale frames as a looping animated GIF, atomically.
-
-    Pillow merges consecutive identical frames, so a GIF of repeated frames has
-    fewer frames than ``frames``.
-
-    Args:
-        frames: ``(T, H, W)`` (or ``(T, 1, H, W)``) floats in [0, 1].
-        path: Destination; parent folders are created.
-        duration_ms: Display time of each frame.
-
-    Returns:
-        The destination path.
-    """
-    tiles = _to_hwc(frames)
-    if tiles.ndim != 3 or len(tiles) == 0:
-        raise ValueError(f"save_gif needs grayscale frames (T, H, W), got shape {np.shape(frames)}")
-    pixels = np.round(np.clip(tiles, 0.0, 1.0) * 255).astype(np.uint8)
-    return write_gif([Image.fromarray(p, mode="L") for p in pixels], path, duration_ms)
-
-
-def write_gif(
-    images: Sequence[Image.Image], path: str | os.PathLike[str], duration_ms: int = 120
-) -> Path:
-    """Writes Pillow images as an endlessly looping GIF, atomically."""
-
-    def write(tmp: str) -> None:
-        images[0].save(
-            tmp,
-            format="GIF",
-            save_all=True,
-            append_images=list(images[1:]),
-            duration=duration_ms,
-            loop=0,
-        )
-
-    return _atomic(path, write)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)
 
 
 def figure_to_base64_png(fig: Figure, dpi: int = 120) -> str:

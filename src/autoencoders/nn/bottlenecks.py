@@ -22,6 +22,11 @@ from autoencoders.losses import kl_bernoulli, kl_normal
 
 SPARSE_LOSSES = ("kld", "log", "l1")
 
+#: where to put sampled codes (None: the module's device)
+Device = torch.device | str | None
+#: a random-number generator for reproducible samples (None: torch's global one)
+Generator = torch.Generator | None
+
 
 class Bottleneck(nn.Module):
     """Base class of all bottlenecks."""
@@ -34,7 +39,9 @@ class Bottleneck(nn.Module):
     def in_features(self) -> int:
         return self.latent_dim
 
-    def sample(self, n: int, device: torch.device | str | None = None) -> torch.Tensor | None:
+    def sample(
+        self, n: int, device: Device = None, *, generator: Generator = None
+    ) -> torch.Tensor | None:
         """Codes drawn from the bottleneck's own prior, or ``None`` where it has none."""
         return None
 
@@ -169,13 +176,7 @@ class VariationalBottleneck(Bottleneck):
         self._last = {"kl": kl.detach(), "kl_weight": (self.beta * weight).detach()}
         return z, self.beta * weight.to(kl.dtype) * kl
 
-    def sample(
-        self,
-        n: int,
-        device: torch.device | str | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def sample(self, n: int, device: Device = None, *, generator: Generator = None) -> torch.Tensor:
         """``n`` codes from the prior ``N(0, I)``.
 
         Args:
@@ -384,13 +385,7 @@ class VectorQuantizer(Bottleneck):
         """Fraction of the codebook chosen at least once in the last ``usage_window`` steps."""
         return (self.recent_counts.sum(0) > 0).float().mean()
 
-    def sample(
-        self,
-        n: int,
-        device: torch.device | str | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def sample(self, n: int, device: Device = None, *, generator: Generator = None) -> torch.Tensor:
         """``n`` codes with each group's entry drawn uniformly from the codebook.
 
         A uniform prior over codes: real VQ-VAEs fit an autoregressive prior over

@@ -14,16 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from autoencoders.nn.layers import (
-    as_shape,
-    check_halvable,
-    conv_block,
-    mlp_stack,
-    num_features,
-    prefer_channels_last,
-    shrinking_widths,
-    to_conv_layout,
-)
+# the encoders' helpers, named by their module: these layers mirror those
+from autoencoders.nn import layers
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 
@@ -64,8 +56,8 @@ class LinearDecoder(Decoder):
     ) -> None:
         super().__init__(output_activation)
         self.latent_dim = int(latent_dim)
-        self.output_shape = as_shape(output_shape, "output_shape")
-        self.layer = nn.Linear(self.latent_dim, num_features(self.output_shape))
+        self.output_shape = layers.as_shape(output_shape, "output_shape")
+        self.layer = nn.Linear(self.latent_dim, layers.num_features(self.output_shape))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.layer(z).view(-1, *self.output_shape)
@@ -87,10 +79,12 @@ class MLPDecoder(Decoder):
     ) -> None:
         super().__init__(output_activation)
         self.latent_dim = int(latent_dim)
-        self.output_shape = as_shape(output_shape, "output_shape")
-        widths = shrinking_widths(num_features(self.output_shape), self.latent_dim, num_layers)
+        self.output_shape = layers.as_shape(output_shape, "output_shape")
+        widths = layers.shrinking_widths(
+            layers.num_features(self.output_shape), self.latent_dim, num_layers
+        )
         self.widths = widths[::-1]
-        self.layers = mlp_stack(self.widths)
+        self.layers = layers.mlp_stack(self.widths)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.layers(z).view(-1, *self.output_shape)
@@ -109,7 +103,7 @@ class _StridedConvDecoder(Decoder):
         output_activation: str = "sigmoid",
     ) -> None:
         super().__init__(output_activation)
-        self.output_shape = as_shape(output_shape, "output_shape")
+        self.output_shape = layers.as_shape(output_shape, "output_shape")
         if len(self.output_shape) != self.dims + 1:
             layout = "(C, H, W)" if self.dims == 2 else "(C, L)"
             raise ValueError(
@@ -117,24 +111,25 @@ class _StridedConvDecoder(Decoder):
             )
         self.latent_dim = int(latent_dim)
         self.channels = [int(c) for c in channels]
-        check_halvable(
+        layers.check_halvable(
             self.output_shape[1:], len(self.channels), type(self).__name__, self.output_shape
         )
         factor = 2 ** len(self.channels)
         self.feature_shape = (self.channels[-1], *(s // factor for s in self.output_shape[1:]))
-        self.head = nn.Linear(self.latent_dim, num_features(self.feature_shape))
+        self.head = nn.Linear(self.latent_dim, layers.num_features(self.feature_shape))
         widths = self.channels[::-1]
         blocks: list[nn.Module] = [
-            conv_block(a, b, self.dims, transpose=True) for a, b in itertools.pairwise(widths)
+            layers.conv_block(a, b, self.dims, transpose=True)
+            for a, b in itertools.pairwise(widths)
         ]
         last = nn.ConvTranspose2d if self.dims == 2 else nn.ConvTranspose1d
         blocks.append(last(widths[-1], self.output_shape[0], 4, stride=2, padding=1))
         self.deconvs = nn.Sequential(*blocks)
-        prefer_channels_last(self.deconvs, self.dims)
+        layers.prefer_channels_last(self.deconvs, self.dims)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.deconvs(
-            to_conv_layout(self.head(z).unflatten(1, self.feature_shape), self.dims)
+            layers.to_conv_layout(self.head(z).unflatten(1, self.feature_shape), self.dims)
         )
 
 
@@ -157,15 +152,6 @@ class ConvDecoder(_StridedConvDecoder):
 
     dims = 2
 
-    def __init__(
-        self,
-        latent_dim: int,
-        channels: Sequence[int],
-        output_shape: Sequence[int],
-        output_activation: str = "sigmoid",
-    ) -> None:
-        super().__init__(latent_dim, channels, output_shape, output_activation)
-
 
 class Conv1dDecoder(_StridedConvDecoder):
     """The mirror of :class:`~autoencoders.nn.encoders.Conv1dEncoder`.
@@ -181,15 +167,6 @@ class Conv1dDecoder(_StridedConvDecoder):
     """
 
     dims = 1
-
-    def __init__(
-        self,
-        latent_dim: int,
-        channels: Sequence[int],
-        output_shape: Sequence[int],
-        output_activation: str = "sigmoid",
-    ) -> None:
-        super().__init__(latent_dim, channels, output_shape, output_activation)
 
 
 class LSTMDecoder(Decoder):
@@ -215,7 +192,7 @@ class LSTMDecoder(Decoder):
         num_layers: int = 1,
     ) -> None:
         super().__init__(output_activation)
-        self.output_shape = as_shape(output_shape, "output_shape")
+        self.output_shape = layers.as_shape(output_shape, "output_shape")
         if len(self.output_shape) != 2:
             raise ValueError(f"LSTMDecoder needs output_shape (C, L), got {self.output_shape}")
         self.latent_dim = int(latent_dim)

@@ -121,11 +121,6 @@ class ConvEncoder(_StridedConvEncoder):
 
     dims = 2
 
-    def __init__(
-        self, input_shape: Sequence[int], channels: Sequence[int], latent_dim: int
-    ) -> None:
-        super().__init__(input_shape, channels, latent_dim)
-
 
 class Conv1dEncoder(_StridedConvEncoder):
     """Stride-2 convolutions over time (``Conv1d -> BatchNorm1d -> ReLU``), then a linear head.
@@ -143,11 +138,6 @@ class Conv1dEncoder(_StridedConvEncoder):
     """
 
     dims = 1
-
-    def __init__(
-        self, input_shape: Sequence[int], channels: Sequence[int], latent_dim: int
-    ) -> None:
-        super().__init__(input_shape, channels, latent_dim)
 
 
 class LSTMEncoder(nn.Module):

@@ -7,7 +7,9 @@ import torch
 NOISE_KINDS = ("salt_pepper", "gaussian", "masking")
 
 
-def corrupt(x: torch.Tensor, kind: str, ratio: float) -> torch.Tensor:
+def corrupt(
+    x: torch.Tensor, kind: str, ratio: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Returns a corrupted copy of ``x`` (values in [0, 1]).
 
     Args:
@@ -16,9 +18,10 @@ def corrupt(x: torch.Tensor, kind: str, ratio: float) -> torch.Tensor:
             equal odds; ``"gaussian"`` adds noise of standard deviation ``ratio``
             and clips to [0, 1]; ``"masking"`` sets a ``ratio`` fraction to 0.
         ratio: strength of the corruption; 0 returns ``x`` unchanged.
-
-    Random numbers come from torch's generator on ``x``'s device, so seeding
-    torch makes the corruption reproducible.
+        generator: where the random numbers come from, on ``x``'s device
+            (default: torch's generator for that device, so seeding torch makes
+            the corruption reproducible); a generator of its own leaves torch's
+            global random state alone (the evaluation's fixed noisy test set).
     """
     if kind not in NOISE_KINDS:
         raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
@@ -26,9 +29,14 @@ def corrupt(x: torch.Tensor, kind: str, ratio: float) -> torch.Tensor:
         raise ValueError(f"noise_ratio must lie in [0, 1] for {kind} noise, got {ratio}")
     if ratio == 0:
         return x
-    if kind == "gaussian":
-        return (x + ratio * torch.randn_like(x)).clamp_(0.0, 1.0)
-    u = torch.rand_like(x)
+    gaussian = kind == "gaussian"
+    if generator is None:  # `*_like` keeps x's memory layout (channels_last batches)
+        u = torch.randn_like(x) if gaussian else torch.rand_like(x)
+    else:
+        draw = torch.randn if gaussian else torch.rand
+        u = draw(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if gaussian:
+        return (x + ratio * u).clamp_(0.0, 1.0)
     hit = u < ratio
     if kind == "masking":
         return x.masked_fill(hit, 0.0)

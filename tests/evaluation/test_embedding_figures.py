@@ -18,7 +18,6 @@ from autoencoders.evaluation import (
     roc_figure,
     save_figure,
 )
-from autoencoders.images import save_gif
 
 
 @pytest.fixture(scope="module")
@@ -163,20 +162,3 @@ def test_save_figure_writes_a_png_atomically(tmp_path):
         assert img.format == "PNG"
         assert img.width > 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["grid.png"]
-
-
-def test_save_gif_keeps_every_frame_and_leaves_no_temp_files(tmp_path):
-    t = np.linspace(0, 1, 7)[:, None, None]
-    frames = np.broadcast_to(t, (7, 8, 8)).copy()
-    out = save_gif(frames, tmp_path / "walk.gif", frame_ms=50)
-    with Image.open(out) as img:
-        assert img.format == "GIF"
-        assert img.n_frames == 7
-        assert img.size == (8, 8)
-    assert [p.name for p in tmp_path.iterdir()] == ["walk.gif"]
-
-
-def test_failed_save_leaves_nothing_behind(tmp_path):
-    with pytest.raises(ValueError):
-        save_gif(np.zeros((2, 3, 4, 4, 4)), tmp_path / "bad.gif")
-    assert list(tmp_path.iterdir()) == []

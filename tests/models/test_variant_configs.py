@@ -1,4 +1,4 @@
-"""Defaults of the new variants and what their configs hand to the model."""
+"""Defaults of the conv, contractive and VQ variants and what their configs hand to the model."""
 
 import pytest
 import torch

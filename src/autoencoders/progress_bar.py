@@ -78,6 +78,15 @@ class RunProgressBar(TQDMProgressBar):
             bar.refresh()
             bar.set_postfix(self.get_metrics(trainer, pl_module))
 
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, err: BaseException
+    ) -> None:
+        # Finish the bar now: the message about the error, printed after this, is then
+        # the last line on stderr instead of the bar's final redraw at exit.
+        for bar in (self._train_progress_bar, self._val_progress_bar):
+            if bar is not None:
+                bar.close()
+
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)  # the logger's version number: not news during a run

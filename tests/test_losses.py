@@ -62,14 +62,14 @@ def test_sparse_penalty_finite_gradients_at_saturation(loss_type):
 def test_sparse_penalties_by_hand():
     z_logits = torch.logit(torch.tensor([[0.2, 0.6], [0.4, 0.2]]))
     rho_hat = torch.tensor([0.3, 0.4])
-    log_pen = SparseBottleneck(2, "log", beta=1.0)(z_logits)[1]
+    log_pen = SparseBottleneck(2, "log", 0.05, beta=1.0)(z_logits)[1]
     assert log_pen.item() == pytest.approx(torch.log1p(rho_hat**2).sum().item(), rel=1e-5)
-    l1 = SparseBottleneck(2, "l1", beta=0.5)(z_logits)[1]
+    l1 = SparseBottleneck(2, "l1", 0.05, beta=0.5)(z_logits)[1]
     assert l1.item() == pytest.approx(0.5 * (0.8 + 0.6) / 2, rel=1e-5)
 
 
 def test_sparse_rejects_bad_arguments():
     with pytest.raises(ValueError, match="loss_type must be one of"):
-        SparseBottleneck(4, "l2")
+        SparseBottleneck(4, "l2", 0.05, 1.0)
     with pytest.raises(ValueError, match="sparsity must lie strictly between 0 and 1"):
-        SparseBottleneck(4, "kld", sparsity=1.0)
+        SparseBottleneck(4, "kld", sparsity=1.0, beta=1.0)

@@ -87,10 +87,10 @@ class SparseBottleneck(Bottleneck):
 
     def __init__(
         self,
-        latent_dim: int = 20,
-        loss_type: str = "kld",
-        sparsity: float = 0.25,
-        beta: float = 1.0,
+        latent_dim: int,
+        loss_type: str,
+        sparsity: float,
+        beta: float,
     ) -> None:
         super().__init__()
         if loss_type not in SPARSE_LOSSES:

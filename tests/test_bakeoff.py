@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from autoencoders.cli import main
 from autoencoders.evaluation import roc_auc
 
 MODELS = ("deep", "denoising")
+SEED = "42"
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +30,28 @@ def bakeoff_dir(tmp_path_factory):
 def test_every_table_cell_is_filled_and_sane(bakeoff_dir):
     results = json.loads((bakeoff_dir / "results.json").read_text())
     assert set(results["models"]) == {PCA, *MODELS}
-    for name, entry in results["models"].items():
+    for name, by_seed in results["models"].items():
+        assert list(by_seed) == [SEED]
+        entry = by_seed[SEED]
         assert all(stage["status"] == "ok" for stage in entry.values()), (name, entry)
         ev = entry["evaluate"]
         assert 0 <= ev["probe_accuracy"] <= 1 and ev["probe_accuracy"] > 0.5
-        for method in ("kmeans", "dbscan", "meanshift"):
+        for method in ("kmeans", "hdbscan"):
             assert 0 <= ev[f"{method}_nmi"] <= 1
+        assert ev["hdbscan_clusters"] >= 2 and 0 <= ev["hdbscan_noise"] < 1
         assert ev["bce_per_image"] > 0 and ev["sse_per_image"] > 0 and 0 < ev["ssim"] <= 1
         assert ev["denoise_sse"] < ev["noisy_sse"]
         assert 0 <= entry["held-out"]["auc"] <= 1
         assert len(entry["one-class"]["per_class"]) == 10
         assert 0.5 < entry["one-class"]["mean_auc"] <= 1
-    assert results["models"]["deep"]["train"]["train_seconds"] > 0
+    train = results["models"]["deep"][SEED]["train"]
+    assert train["train_seconds"] > 0 and train["epochs"] == 30
+    assert train["stop_reason"] == "trained the fixed --epochs 30"
     report = (bakeoff_dir / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| ") and "model" not in line]
     assert [r.split("|")[1].strip() for r in rows] == [PCA, *MODELS]
-    assert all("–" not in r for r in rows), "every cell of every row must hold a number"
+    assert all("–" not in r for r in rows[1:]), "every cell of every model row must hold a number"
+    assert "- deep seed 42: 30 epochs; trained the fixed --epochs 30" in report
 
 
 def test_figures_exist_and_html_embeds_them_all(bakeoff_dir):
@@ -60,24 +68,65 @@ def test_figures_exist_and_html_embeds_them_all(bakeoff_dir):
     assert 'src="http' not in page and "<script" not in page
 
 
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def test_markdown_and_html_tell_the_same_story(bakeoff_dir):
+    """Both come from one report structure: every sentence and finding of one is in the other."""
+    markdown = (bakeoff_dir / "report.md").read_text()
+    parser = _Text()
+    parser.feed((bakeoff_dir / "report.html").read_text())
+    page = " ".join(" ".join(parser.parts).split())
+    intro = markdown.split("\n\n")[1].splitlines()
+    findings = [line[2:] for line in markdown.split("## Findings")[1].split("##")[0].splitlines()
+                if line.startswith("- ")]  # fmt: skip
+    assert len(intro) >= 6 and findings
+    for sentence in [*intro, *findings]:
+        assert " ".join(sentence.split()) in page, sentence
+    assert "Held-out anomaly: class 1 left out" in page
+
+
 def test_resume_skips_finished_stages_and_reruns_missing_ones(bakeoff_dir, caplog):
-    (bakeoff_dir / "stages" / "deep" / "held-out.json").unlink()
+    (bakeoff_dir / "stages" / "deep" / f"seed-{SEED}" / "held-out.json").unlink()
     cfg = BakeoffConfig(dataset="digits", models=MODELS, epochs=30, latent_dim=8, anomaly_epochs=30,
                         batch_size=64, out=str(bakeoff_dir))  # fmt: skip
     with caplog.at_level("INFO", logger="autoencoders.bakeoff"):
         Bakeoff(cfg).run()
     started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
     assert started == ["[1/1] deep: held-out (elapsed 0s)"]
-    assert (bakeoff_dir / "stages" / "deep" / "held-out.json").is_file()
+    assert (bakeoff_dir / "stages" / "deep" / f"seed-{SEED}" / "held-out.json").is_file()
+
+
+def test_several_seeds_give_mean_and_std(tmp_path):
+    out = tmp_path / "seeds"
+    code = main(["bakeoff", "--dataset", "digits", "--models", "simple", "--epochs", "3", "--latent-dim", "4",
+                 "--seeds", "2", "--no-one-class", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    by_seed = results["models"]["simple"]
+    assert list(by_seed) == ["42", "43"]
+    probes = [by_seed[s]["evaluate"]["probe_accuracy"] for s in ("42", "43")]
+    assert probes[0] != probes[1], "each seed trains its own model"
+    report = (out / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| simple "))
+    mean, std = np.mean(probes), np.std(probes, ddof=1)
+    assert f"{mean:.3f} ± {std:.3f}" in row
+    assert "over 2 seeds" in report
 
 
 def test_failing_model_is_reported_and_others_go_on(tmp_path):
     cfg = BakeoffConfig(dataset="digits", models=("deep",), epochs=1, latent_dim=8, one_class=False,
                         out=str(tmp_path), model_options={"deep": {"num_layers": 40}})  # fmt: skip
     results = Bakeoff(cfg).run()
-    assert results["models"]["deep"]["train"]["status"] == "failed"
-    assert "too deep" in results["models"]["deep"]["train"]["error"]
-    assert results["models"][PCA]["evaluate"]["status"] == "ok"
+    assert results["models"]["deep"][SEED]["train"]["status"] == "failed"
+    assert "too deep" in results["models"]["deep"][SEED]["train"]["error"]
+    assert results["models"][PCA][SEED]["evaluate"]["status"] == "ok"
     assert "failed" in (tmp_path / "report.md").read_text()
 
 

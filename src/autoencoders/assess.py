@@ -33,6 +33,8 @@ class EvalData:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    #: validation inputs, for choices that must not see the test set (clustering parameters)
+    x_val: np.ndarray | None = None
 
     @classmethod
     def from_datamodule(cls, datamodule: Any, max_train: int | None = 10_000) -> EvalData:
@@ -41,9 +43,11 @@ class EvalData:
         datamodule.setup("test")
         x_tr, y_tr = datamodule.full_arrays("train")
         x_te, y_te = datamodule.full_arrays("test")
+        x_va, _ = datamodule.full_arrays("val")
         if max_train is not None and len(x_tr) > max_train:
             x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
-        return cls(x_tr.numpy(), y_tr.numpy(), x_te.numpy(), y_te.numpy())
+        x_val = x_va.numpy() if len(x_va) else None
+        return cls(x_tr.numpy(), y_tr.numpy(), x_te.numpy(), y_te.numpy(), x_val)
 
 
 class Codec(Protocol):
@@ -122,13 +126,14 @@ def evaluate_codec(
     n_labels: int = 550,
     noise_ratio: float = 0.25,
     seed: int = 0,
-    cluster_methods: tuple[str, ...] = ("kmeans", "dbscan", "meanshift"),
+    cluster_methods: tuple[str, ...] = ("kmeans", "hdbscan"),
 ) -> dict[str, Any]:
     """Every array-level metric of one model (or the PCA baseline).
 
     Returns a flat dict: reconstruction (``bce_per_image``, ``sse_per_image``,
     ``psnr``, ``ssim``), ``probe_accuracy``, clustering ``<method>_nmi`` /
-    ``<method>_ari``, and the denoising errors on a salt-and-pepper corrupted test
+    ``<method>_ari`` / ``<method>_clusters`` / ``<method>_noise`` (HDBSCAN's
+    parameter chosen on the validation codes), and the denoising errors on a salt-and-pepper corrupted test
     set (``denoise_sse``: reconstruction vs clean, ``noisy_sse``: the corrupted
     input vs clean).
     """
@@ -141,10 +146,15 @@ def evaluate_codec(
     )
     out["probe_accuracy"] = probe["accuracy"]
     out["probe_labels"] = probe["n_labels"]
-    clusters = ev.cluster_scores(z_test, data.y_test, methods=cluster_methods, random_state=seed)
+    z_val = codec.encode(data.x_val) if data.x_val is not None else None
+    clusters = ev.cluster_scores(
+        z_test, data.y_test, methods=cluster_methods, random_state=seed, z_val=z_val
+    )
     for method, scores in clusters.items():
         out[f"{method}_nmi"] = scores["nmi"]
         out[f"{method}_ari"] = scores["ari"]
+        out[f"{method}_clusters"] = scores["n_clusters_found"]
+        out[f"{method}_noise"] = scores["noise_fraction"]
     generator = torch.Generator().manual_seed(seed)
     x_clean = torch.as_tensor(data.x_test)
     noisy = corrupt(x_clean, "salt_pepper", noise_ratio, generator).numpy()

@@ -391,7 +391,27 @@ class TrainConfig:
 
     dataset: str = option("digits", "data set name or path (see `autoencoders list-datasets`)")
     data_dir: str | None = option(None, "folder holding or receiving data files")
-    epochs: int = option(10, "training epochs", range=at_least(1))
+    epochs: int | None = option(
+        None,
+        "train exactly this many epochs (default: until the validation loss stops "
+        "improving, see --patience)",
+        range=at_least(1),
+    )
+    max_epochs: int = option(500, "most epochs when stopping early", range=at_least(1))
+    patience: int = option(
+        10, "epochs without a better validation loss before stopping early", range=at_least(1)
+    )
+    min_delta: float = option(
+        0.0, "least decrease of the validation loss that counts as better", range=at_least(0)
+    )
+    min_steps: int = option(
+        1000,
+        "optimizer steps before a run may stop early, so small data sets train enough",
+        range=at_least(0),
+    )
+    max_steps: int | None = option(
+        None, "budget in optimizer steps (stops at whichever limit comes first)", range=at_least(1)
+    )
     batch_size: int = option(256, "training batch size", range=at_least(1))
     train_size: int | None = option(None, "use only this many training samples", range=at_least(1))
     exclude_class: int | None = option(None, "leave this class out of training", range=at_least(0))

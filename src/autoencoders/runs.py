@@ -20,6 +20,7 @@ from autoencoders.errors import ConfigError, RunFolderError
 from autoencoders.files import write_json
 from autoencoders.images import image_rows, save_grid_png
 from autoencoders.module import AutoEncoder
+from autoencoders.stopping import StopRule
 from autoencoders.training import TrainResult, fit, set_threads
 
 #: data sets whose 28x28 images are padded to 32x32, as in the lecture
@@ -41,8 +42,9 @@ class RunResult:
         """A few lines for the terminal: losses, files, how to look at the logs."""
         m = self.train.metrics
         lines = [
-            f"trained {self.train.epochs} epoch(s) in {self.train.wall_time_s:.1f} s",
-            f"  train loss {m.get('train/loss_epoch', float('nan')):.4g}   "
+            f"trained {self.train.epochs} epoch(s) in {self.train.wall_time_s:.1f} s: "
+            f"{self.train.stop_reason}",
+            f"  last epoch: train loss {m.get('train/loss_epoch', float('nan')):.4g}   "
             f"val loss {m.get('val/loss', float('nan')):.4g}   "
             f"val recon {m.get('val/recon', float('nan')):.4g}",
             *(
@@ -53,7 +55,13 @@ class RunResult:
                 if len(shares := self.model.samples_per_process) > 1
                 else []
             ),
-            f"  checkpoint       {self.train.checkpoint}",
+            f"  checkpoint       {self.train.checkpoint}"
+            + (f" (weights of epoch {self.train.best_epoch})" if self.train.best_epoch else ""),
+            *(
+                [f"  to resume        {self.run_dir / 'checkpoints' / 'last.ckpt'}"]
+                if self.train.best_epoch
+                else []
+            ),
             f"  config           {self.run_dir / 'config.json'}",
         ]
         if self.reconstruction_png:
@@ -200,7 +208,7 @@ def train_run(
     ``resume_existing`` continues a run left there with the same config, or else
     replaces it (the bake-off's stages). ``data`` is ``run.dataset`` already loaded
     (see :func:`make_datamodule`). ``validate=False`` skips the per-epoch validation
-    loop, for helper models whose validation loss nobody reads.
+    loop of a fixed-length run, for helper models whose validation loss nobody reads.
 
     Raises:
         ConfigError, RunFolderError, DataError, CheckpointError: before training
@@ -237,7 +245,7 @@ def train_run(
     result = fit(
         model,
         datamodule,
-        run.epochs,
+        stop_rule(run),
         output_dir=directory,
         logger=None if tensorboard else False,
         resume=resume,
@@ -248,7 +256,8 @@ def train_run(
         strategy=run.strategy,
         precision=run.precision,
         progress_bar=progress_bar,
-        **({} if validate else {"limit_val_batches": 0}),
+        # early stopping watches the validation loss, so only fixed-length runs skip it
+        **({} if validate or run.epochs is None else {"limit_val_batches": 0}),
     )
     png = None
     if len(model_cfg.input_shape) == 3 and rank_zero_only.rank == 0:
@@ -256,6 +265,18 @@ def train_run(
             model, datamodule, result.checkpoint.parent / "reconstructions.png"
         )
     return RunResult(directory, result, png, model)
+
+
+def stop_rule(run: TrainConfig) -> StopRule:
+    """When ``run`` ends: its fixed ``epochs``, or early stopping within its limits."""
+    return StopRule(
+        epochs=run.epochs,
+        max_epochs=run.max_epochs,
+        patience=run.patience,
+        min_delta=run.min_delta,
+        min_steps=run.min_steps,
+        max_steps=run.max_steps,
+    )
 
 
 def _same_run(directory: Path, model_cfg: ModelConfig) -> bool:

@@ -23,6 +23,7 @@ from autoencoders.errors import CheckpointError, ConfigError, NonFiniteLoss, Tra
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 from autoencoders.progress_bar import RunProgressBar
+from autoencoders.stopping import BestWeights, StopRule, limit_reason
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     epochs: int = 0
+    #: why training ended, in words (early stop, step budget, epoch count)
+    stop_reason: str = ""
+    #: the epoch whose weights the model holds at the end (early stopping), else 0
+    best_epoch: int = 0
 
 
 #: signals that stop training cleanly
@@ -167,7 +172,7 @@ def stop_on_signals(checkpoint: RunCheckpoint) -> Iterator[None]:
 
 
 def make_trainer(
-    epochs: int,
+    budget: int | StopRule,
     *,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
@@ -189,8 +194,14 @@ def make_trainer(
     of every epoch (and every ``checkpoint_every`` steps; see :class:`RunCheckpoint`);
     without one, no checkpoint is written. ``devices``, ``num_nodes`` and
     ``strategy`` go to Lightning as they are (``strategy="ddp"`` for several processes).
+    ``budget`` is an epoch count, or a :class:`~autoencoders.stopping.StopRule`;
+    a rule that stops early adds :class:`~autoencoders.stopping.BestWeights`
+    (which keeps ``best.ckpt`` beside ``last.ckpt``).
     """
+    rule = budget if isinstance(budget, StopRule) else StopRule(epochs=int(budget))
     cbs: list[Callback] = list(callbacks)
+    if rule.early:
+        cbs.append(BestWeights(rule.patience, rule.min_delta, checkpoint_dir))
     if progress_bar:
         # Redrawing the bar every step costs more than a small model's step,
         # above all in a notebook, where each redraw is a message to the browser.
@@ -198,7 +209,7 @@ def make_trainer(
     if checkpoint_dir is not None:
         cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every))
     return L.Trainer(
-        max_epochs=epochs,
+        **rule.trainer_kwargs(),
         accelerator=accelerator,
         devices=devices,
         num_nodes=num_nodes,
@@ -219,7 +230,7 @@ def make_trainer(
 def fit(
     model: AutoEncoder,
     datamodule: L.LightningDataModule,
-    epochs: int,
+    epochs: int | StopRule,
     *,
     output_dir: str | Path | None = None,
     logger: Logger | bool | None = None,
@@ -246,7 +257,9 @@ def fit(
     Args:
         model: the module to train.
         datamodule: supplies train/val (and test) batches.
-        epochs: number of training epochs (in all, counting those of a resumed run).
+        epochs: number of training epochs (in all, counting those of a resumed run),
+            or a :class:`~autoencoders.stopping.StopRule` that stops once the
+            validation loss stops improving and restores the best epoch's weights.
         output_dir: run folder; default: the logger's folder, else ``runs/``.
         logger: a Lightning logger, ``None`` for a TensorBoard logger in
             ``output_dir/tensorboard``, ``False`` for none.
@@ -276,12 +289,15 @@ def fit(
     run_dir = Path(output_dir) if output_dir is not None else Path("runs")
     if logger is None:
         logger = TensorBoardLogger(str(run_dir), name="tensorboard", version="")
+    rule = epochs if isinstance(epochs, StopRule) else StopRule(epochs=int(epochs))
+    if rule.early and trainer_kwargs.get("limit_val_batches") == 0:
+        raise ConfigError("early stopping needs validation batches; give a fixed epoch count")
     steps = _epoch_calls(model, datamodule)
     if "log_every_n_steps" not in trainer_kwargs:
         # a few points per epoch, at most one per 50 calls
         trainer_kwargs["log_every_n_steps"] = max(1, min(50, (steps or 200) // 4))
     trainer = make_trainer(
-        epochs,
+        rule,
         checkpoint_dir=run_dir / "checkpoints",
         checkpoint_every=checkpoint_every,
         logger=logger,
@@ -300,7 +316,7 @@ def fit(
     if trainer.is_global_zero:
         _write_config(run_dir, model)
     if resume is not None:
-        _check_resumable(Path(resume), model, epochs)
+        _check_resumable(Path(resume), model, rule)
     start = time.perf_counter()
     try:
         with stop_on_signals(checkpoint):
@@ -324,7 +340,30 @@ def fit(
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log_dir = Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None
-    return TrainResult(checkpoint.path, log_dir, metrics, wall, trainer.current_epoch)
+    best = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
+    if best is None:
+        return TrainResult(
+            checkpoint.path,
+            log_dir,
+            metrics,
+            wall,
+            trainer.current_epoch,
+            limit_reason(trainer, rule),
+        )
+    path = (
+        best.best_path
+        if best.best_path is not None and best.best_path.is_file()
+        else checkpoint.path
+    )
+    return TrainResult(
+        path,
+        log_dir,
+        metrics,
+        wall,
+        trainer.current_epoch,
+        best.reason(trainer, rule),
+        best.best_epoch,
+    )
 
 
 def _write_config(run_dir: Path, model: AutoEncoder) -> None:
@@ -335,7 +374,7 @@ def _write_config(run_dir: Path, model: AutoEncoder) -> None:
     write_json(run_dir / "config.json", model.config)
 
 
-def _check_resumable(path: Path, model: AutoEncoder, epochs: int) -> None:
+def _check_resumable(path: Path, model: AutoEncoder, rule: StopRule) -> None:
     """Refuses a checkpoint that is not this model's, or is past ``epochs``, up front.
 
     Lightning would refuse these too, but with a traceback.
@@ -352,10 +391,11 @@ def _check_resumable(path: Path, model: AutoEncoder, epochs: int) -> None:
     # epochs whose training part is done ("processed": the count is saved before
     # Lightning marks the epoch completed)
     done = stored["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
-    if epochs < done:
+    if rule.epoch_limit < done:
+        flag = "--max-epochs" if rule.early else "--epochs"
         raise ConfigError(
-            f"--epochs {epochs}: {path} has already trained {done} epochs; give --epochs "
-            f"{done + 1} or more to train longer"
+            f"{flag} {rule.epoch_limit}: {path} has already trained {done} epochs; give "
+            f"{flag} {done + 1} or more to train longer"
         )
     config = stored.get("autoencoder_config")
     if config is not None and model.config is not None and config != model.config:

@@ -1,0 +1,119 @@
+"""Training to convergence: early stopping on the validation loss, best weights restored, fixed epochs exact."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import lightning as L
+import pytest
+import torch
+
+from autoencoders.config import TrainConfig
+from autoencoders.models import build_model, make_config
+from autoencoders.runs import make_datamodule
+from autoencoders.stopping import StopRule
+from autoencoders.training import fit
+
+
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "autoencoders.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        check=False,
+    )
+
+
+def _digits(batch_size: int = 128):
+    dm = make_datamodule(TrainConfig(dataset="digits", batch_size=batch_size))
+    dm.setup("fit")
+    return dm
+
+
+def _validation_loss(model, dm) -> float:
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    return float(trainer.validate(model, datamodule=dm, verbose=False)[0]["val/loss"])
+
+
+def test_early_stopping_stops_a_stalled_run_and_restores_its_best_weights(tmp_path):
+    """A learning rate far too high makes the validation loss stall and jump; training
+    stops ``patience`` epochs after the best one and keeps that epoch's weights."""
+    torch.manual_seed(0)
+    dm = _digits()
+    model = build_model(make_config("deep", latent_dim=4, input_shape=(1, 8, 8), lr=0.05))
+    rule = StopRule(epochs=None, max_epochs=300, patience=3, min_steps=0)
+    result = fit(model, dm, rule, output_dir=tmp_path, logger=False, progress_bar=False)
+    assert result.epochs < 300, "it must stop before the epoch limit"
+    assert result.best_epoch == result.epochs - 3
+    assert result.stop_reason.startswith("stopped early: no improvement")
+    assert result.checkpoint == tmp_path / "checkpoints" / "best.ckpt"
+    best = float(result.stop_reason.split("best validation loss ")[1].split()[0])
+    restored = _validation_loss(model, dm)
+    assert restored == pytest.approx(best, rel=1e-3)
+    assert restored < result.metrics["val/loss"], "the last epoch was worse than the best one"
+    # best.ckpt holds the same weights as the model now
+    stored = torch.load(result.checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(stored[key], value.cpu())
+
+
+def test_min_steps_keeps_a_small_data_set_training(tmp_path):
+    dm = _digits(batch_size=256)
+    model = build_model(make_config("simple", latent_dim=4, input_shape=(1, 8, 8), lr=1e-9))
+    # a vanishing learning rate: the validation loss never improves by min_delta after epoch 1
+    rule = StopRule(epochs=None, max_epochs=100, patience=1, min_delta=1e-3, min_steps=40)
+    result = fit(model, dm, rule, output_dir=tmp_path, logger=False, progress_bar=False)
+    steps_per_epoch = math.ceil(len(dm.full_arrays("train")[0]) / 256)
+    assert result.epochs * steps_per_epoch >= 40, "it trained at least min_steps"
+    assert result.epochs <= math.ceil(40 / steps_per_epoch) + 1, "and stopped soon after"
+
+
+def test_fixed_epochs_train_exactly_that_many_from_the_cli(tmp_path):
+    done = _cli("train", "--model", "simple", "--dataset", "digits", "--latent-dim", "4",
+                "--epochs", "4", "--output", str(tmp_path / "run"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "trained 4 epoch(s)" in done.stdout and "trained the fixed --epochs 4" in done.stdout
+    folder = tmp_path / "run" / "digits" / "simple" / "checkpoints"
+    ckpt = torch.load(folder / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 3  # Lightning counts from 0: the fourth epoch
+    assert not (folder / "best.ckpt").exists()
+
+
+def test_default_training_beats_pca_on_digits(tmp_path):
+    """No --epochs: the deep model trains until it converges, and reconstructs the test
+    images better (summed BCE) than PCA with as many components as its code."""
+    run = tmp_path / "deep"
+    # latent 10, as in `make demo`; at 20 codes PCA keeps 1% lower BCE on 64-pixel digits
+    done = _cli("train", "--model", "deep", "--dataset", "digits", "--latent-dim", "10",
+                "--output", str(run), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "stopped early" in done.stdout or "reached --max-epochs" in done.stdout
+    metrics = tmp_path / "metrics.json"
+    done = _cli("evaluate", str(run / "digits" / "deep" / "checkpoints" / "best.ckpt"), "--dataset", "digits",
+                "--out", str(metrics), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    scores = json.loads(metrics.read_text())
+    assert scores["model"]["latent_dim"] == scores["pca"]["latent_dim"]
+    assert scores["model"]["bce_per_image"] < scores["pca"]["bce_per_image"]
+
+
+def test_resumed_early_stopping_run_keeps_its_best_epoch(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--model", "simple", "--dataset", "digits", "--latent-dim", "4",
+            "--min-steps", "0", "--patience", "2", "--output", str(run)]  # fmt: skip
+    first = _cli(*args, "--max-epochs", "3", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "reached --max-epochs 3" in first.stdout
+    folder = run / "digits" / "simple"
+    again = _cli("train", "--resume", str(folder), "--max-epochs", "6", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "trained 6 epoch(s)" in again.stdout or "stopped early" in again.stdout
+    state = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    stopper = next(v for k, v in state["callbacks"].items() if k.startswith("BestWeights"))
+    assert 1 <= stopper["best_epoch"] <= 6

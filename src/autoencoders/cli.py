@@ -429,6 +429,7 @@ def _list_datasets(args: argparse.Namespace) -> int:
 def _bakeoff_parser(parser: CommandParser) -> None:
     from autoencoders.bakeoff import BakeoffConfig
 
+    parser.usage = "autoencoders bakeoff [options]"
     add_dataclass_options(parser, BakeoffConfig, BakeoffConfig(), skip=("verbose",))
 
 

@@ -90,7 +90,7 @@ def jacobian_penalty(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).sum() / h.shape[0]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepTensors:
     """What one forward pass leaves for the loss terms to look at."""
 

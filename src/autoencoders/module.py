@@ -61,7 +61,11 @@ class AutoEncoder(GroupedSteps):
         self.bottleneck = bottleneck
         self.decoder = decoder
         self.cfg = config
+        # A term of weight 0 is not computed: the contractive one costs an extra backward pass.
         self.loss_terms = [t for t in config.loss_terms() if t.weight != 0]
+        # Where gradients are off (validation), terms through the input's gradient are left out.
+        self._terms_without_grad = [t for t in self.loss_terms if not t.needs_input_grad]
+        self._needs_input_grad = len(self._terms_without_grad) < len(self.loss_terms)
         self.prevent_tb_logging = bool(prevent_tb_logging)
         self.log_images = bool(log_images)
         self.latent_dim = int(getattr(bottleneck, "latent_dim", config.latent_dim))
@@ -144,8 +148,8 @@ class AutoEncoder(GroupedSteps):
         cfg = self.cfg
         x_in = corrupt(x, cfg.noise, cfg.noise_ratio) if noisy and cfg.noise_ratio > 0 else x
         grad = torch.is_grad_enabled()
-        terms = [t for t in self.loss_terms if grad or not t.needs_input_grad]
-        if any(t.needs_input_grad for t in terms):
+        terms = self.loss_terms if grad else self._terms_without_grad
+        if grad and self._needs_input_grad:
             x_in = x_in.detach().requires_grad_(True)
         h = self.encoder(x_in)
         z, aux = self.bottleneck(h)

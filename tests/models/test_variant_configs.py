@@ -27,7 +27,7 @@ def test_contractive_variant_adds_the_jacobian_penalty():
     assert term.weight == cfg.contractive_weight > 0
     model = build_model(cfg)
     out = model.compute_losses(torch.rand(16, 1, 8, 8), noisy=True)
-    assert float(out["contractive"]) > 0
+    assert float(out["contractive"].detach()) > 0
     expected = out["recon"] + out["bottleneck"] + cfg.contractive_weight * out["contractive"]
     torch.testing.assert_close(out["loss"], expected)
 

@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -232,7 +233,10 @@ COMPETITORS = {
 OURS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "digits": [("simple", {"latent_dim": 10, "epochs": 300, "batch_size": 32, "lr": 3e-3})],
     "breast-cancer": [("simple", {"latent_dim": 4, "epochs": 300, "batch_size": 32, "lr": 3e-3})],
-    "signals": [("sequence", {"latent_dim": 8, "epochs": 30, "batch_size": 64, "lr": 3e-3})],
+    "signals": [
+        ("sequence", {"latent_dim": 8, "epochs": 30, "batch_size": 64, "lr": 3e-3}),
+        ("simple", {"latent_dim": 8, "epochs": 30, "batch_size": 64, "lr": 3e-3}),
+    ],
     "fashion-mnist": [
         ("simple", {"latent_dim": 20, "epochs": 20, "batch_size": 256}),
         ("deep", {"latent_dim": 20, "epochs": 20, "batch_size": 256}),
@@ -269,7 +273,8 @@ def table(results: dict[str, Result]) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     best = max(results, key=lambda m: np.mean(results[m].auc))
-    for method, r in results.items():
+    # our rows first, then the competitors, whatever order the results came in
+    for method, r in sorted(results.items(), key=lambda kv: not kv[0].startswith("ours")):
         auc = f"{np.mean(r.auc):.3f}"
         auc = f"**{auc}**" if method == best else auc
         lines.append(f"| {method} | {auc} | {np.mean(r.ap):.3f} | {np.mean(r.seconds):.2f} |")
@@ -298,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         "--train-cap", type=int, default=None, help="fashion: training rows per class"
     )
     parser.add_argument("--skip", nargs="*", default=[], help="competitors to leave out")
+    parser.add_argument("--models", nargs="+", default=None, help="only these of our models")
+    parser.add_argument("--epochs", type=int, default=None, help="our detector's epochs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="append the tables to this file")
     parser.add_argument("--raw", type=Path, default=None, help="also write per-task numbers (JSON)")
@@ -306,10 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out)
+    for name, setups in OURS.items():
+        OURS[name] = [
+            (m, {**o, **({"epochs": args.epochs} if args.epochs else {})})
+            for m, o in setups
+            if args.models is None or m in args.models
+        ]
     torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    command = "python benchmarks/outliers.py " + " ".join(
+    command = "python benchmarks/outliers.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     sections: list[str] = []
@@ -368,7 +381,8 @@ def merge(paths: list[Path], out: Path | None) -> int:
                     getattr(into, key).extend(r[key])
         tasks = [t for run in runs for t in run["tasks"]]
         head = [f"## {name}", "", *(line for run in runs for line in run["head"][2:4])]
-        head += [f"- tasks: {', '.join(tasks)} (mean over them), in {len(runs)} runs",
+        split = f", in {len(runs)} runs" if len(runs) > 1 else ""
+        head += [f"- tasks: {', '.join(tasks)} (mean over them){split}",
                  runs[0]["head"][5], ""]  # fmt: skip
         sections.append("\n".join([*head, *table(results), ""]))
         print(sections[-1])

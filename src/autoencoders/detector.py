@@ -61,10 +61,16 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
             ``"density"`` (the code's likelihood under a Gaussian mixture of the
             training codes), ``"combined"`` (density plus reconstruction error,
             standardised) or ``"feature"`` (reconstruction error in the encoder's
-            hidden layers, RaPP).
+            hidden layers, RaPP). Scores that are fitted (density, the combined
+            score's standardisation, RaPP's principal axes) are fitted on the
+            training rows, the same rows the model trained on.
         contamination: the share of outliers expected in the training data, in
             (0, 0.5]; it sets the threshold ``offset_``.
-        epochs: training epochs (0 leaves the freshly initialised model).
+        epochs: training epochs (0 leaves the freshly initialised model); ``None``
+            stops once the loss on a held-out ``validation_fraction`` of the rows
+            has not improved for ``patience`` checks (as ``AutoencoderTransformer``).
+        patience: checks without improvement before stopping (``epochs=None``).
+        validation_fraction: share of the rows held out to decide when to stop.
         batch_size: training batch size.
         lr: Adam's learning rate.
         input_shape: the shape one row is reshaped to, e.g. ``(1, 8, 8)`` for the
@@ -99,7 +105,9 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         *,
         anomaly_score: str = "recon-sse",
         contamination: float = 0.1,
-        epochs: int = 20,
+        epochs: int | None = None,
+        patience: int = 10,
+        validation_fraction: float = 0.1,
         batch_size: int = 256,
         lr: float = 1e-3,
         input_shape: Sequence[int] | None = None,
@@ -115,6 +123,8 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         self.anomaly_score = anomaly_score
         self.contamination = contamination
         self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
         self.batch_size = batch_size
         self.lr = lr
         self.input_shape = input_shape

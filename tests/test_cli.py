@@ -177,18 +177,23 @@ def test_list_models_and_datasets(capsys):
     assert "fashion-mnist" in capsys.readouterr().out
 
 
-def test_train_prints_results_on_stdout_and_one_quiet_progress_bar_on_stderr(tmp_path):
+@pytest.mark.parametrize(
+    ("budget", "bar"),
+    [(["--epochs", "2"], "epoch 2/2:"),  # a known end: the bar counts the run, not each epoch
+     (["--min-steps", "0", "--patience", "1", "--max-epochs", "2"], "epoch 2 of at most 2, ")],
+    ids=["fixed-epochs", "early-stopping"],
+)  # fmt: skip
+def test_train_prints_results_on_stdout_and_one_quiet_progress_bar_on_stderr(budget, bar, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "autoencoders.cli", "train", "--model", "simple", "--epochs", "2",
+        [sys.executable, "-m", "autoencoders.cli", "train", "--model", "simple", *budget,
          "--batch-size", "64", "--latent-dim", "4", "--threads", "1", "--output", "runs"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "checkpoint" in done.stdout and "tensorboard --logdir" in done.stdout
-    for bar_text in ("\r", "it/s", "%|", "epoch "):
+    for bar_text in ("\r", "it/s", "%|", bar):
         assert bar_text not in done.stdout, bar_text
-    # the bar counts the run (epoch 2 of 2), not each epoch afresh as Lightning's does
-    assert "epoch 2/2" in done.stderr and "Epoch 0" not in done.stderr
+    assert bar in done.stderr and "Epoch 0" not in done.stderr, done.stderr[-500:]
     for banner in ("litlogger", "litmodels", "GPU available", "TPU available", "Trainer.fit"):
         assert banner not in done.stderr, (banner, done.stderr)

@@ -19,7 +19,8 @@ class RunProgressBar(TQDMProgressBar):
     """Lightning's tqdm bar, on stderr, spanning every epoch of the run.
 
     Validation gets no bar of its own (it is short); its loss joins the run's bar.
-    With an epoch limit but early stopping, the ETA is that of the limit.
+    A run that stops early has no known end: its bar is the epoch's, and its
+    description says how many validation checks passed without improvement.
     """
 
     def __init__(self, refresh_rate: int = 1) -> None:
@@ -57,16 +58,25 @@ class RunProgressBar(TQDMProgressBar):
         per_epoch = self.total_train_batches
         epochs = trainer.max_epochs
         bar = self.train_progress_bar
+        stopper = trainer.early_stopping_callback
         finite = per_epoch not in (None, float("inf")) and epochs is not None and epochs > 0
+        finite = finite and stopper is None
         if finite:
             self._done_before = trainer.current_epoch * int(per_epoch)
             if bar.total is None or bar.total == 0 or bar.n == 0:  # first epoch of this process
                 bar.reset(total=int(per_epoch) * epochs)
                 bar.initial = bar.n = self._done_before  # a resumed run: ETA from here on
-        else:  # no known length: an epoch's bar, as Lightning draws it
+        else:  # no known end: an epoch's bar, as Lightning draws it
             self._done_before = 0
             bar.reset(total=None if per_epoch == float("inf") else per_epoch)
-        bar.set_description(f"epoch {trainer.current_epoch + 1}/{epochs if finite else '?'}")
+        epoch = trainer.current_epoch + 1
+        if stopper is not None:
+            limit = f" of at most {epochs}" if epochs is not None and epochs > 0 else ""
+            bar.set_description(
+                f"epoch {epoch}{limit}, {stopper.wait_count}/{stopper.patience} without gain"
+            )
+        else:
+            bar.set_description(f"epoch {epoch}/{epochs if finite else '?'}")
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int

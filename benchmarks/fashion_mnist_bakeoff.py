@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", type=int, default=None, help="fixed epochs (default: early stopping)"
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--max-epochs", type=int, default=500)
     parser.add_argument("--no-one-class", action="store_true")
     parser.add_argument("--anomaly-epochs", type=int, default=None)
     parser.add_argument("--out", default="runs/fmnist-bakeoff")
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = BakeoffConfig(
         dataset="fashion-mnist", models=tuple(args.models), epochs=args.epochs, seeds=args.seeds,
+        patience=args.patience, max_epochs=args.max_epochs,
         anomaly_epochs=args.anomaly_epochs, one_class=not args.no_one_class, out=args.out,
     )  # fmt: skip
     start = time.perf_counter()

@@ -139,3 +139,13 @@ def test_trivially_separable_anomalies_score_near_one():
     rng = np.random.default_rng(0)
     scores = np.concatenate([rng.normal(0, 1, 500), rng.normal(10, 1, 50)])
     assert roc_auc(scores, np.r_[np.zeros(500), np.ones(50)].astype(bool)) > 0.99
+
+
+def test_one_class_protocol_takes_any_registered_score(tmp_path):
+    out = tmp_path / "combined"
+    code = main(["bakeoff", "--dataset", "digits", "--models", "simple", "--epochs", "3", "--latent-dim", "4",
+                 "--one-class-score", "combined", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    entry = json.loads((out / "results.json").read_text())["models"]["simple"][SEED]
+    assert entry["one-class"]["status"] == "ok" and entry["one-class"]["mean_auc"] > 0.6
+    assert "scored by code density plus squared error" in (out / "report.md").read_text()

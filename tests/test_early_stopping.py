@@ -15,7 +15,7 @@ import torch
 from autoencoders.config import TrainConfig
 from autoencoders.models import build_model, make_config
 from autoencoders.runs import make_datamodule
-from autoencoders.stopping import StopRule
+from autoencoders.stopping import StopRule, epochs_per_check
 from autoencoders.training import fit
 
 
@@ -48,9 +48,11 @@ def test_early_stopping_stops_a_stalled_run_and_restores_its_best_weights(tmp_pa
     dm = _digits()
     model = build_model(make_config("deep", latent_dim=4, input_shape=(1, 8, 8), lr=0.05))
     rule = StopRule(epochs=None, max_epochs=300, patience=3, min_steps=0)
+    # one check per epoch, or per ~20 steps on a data set this small
+    per_check = epochs_per_check(len(dm.train_dataloader()))
     result = fit(model, dm, rule, output_dir=tmp_path, logger=False, progress_bar=False)
     assert result.epochs < 300, "it must stop before the epoch limit"
-    assert result.best_epoch == result.epochs - 3
+    assert result.epochs - result.best_epoch == 3 * per_check
     assert result.stop_reason.startswith("stopped early: no improvement")
     assert result.checkpoint == tmp_path / "checkpoints" / "best.ckpt"
     best = float(result.stop_reason.split("best validation loss ")[1].split()[0])
@@ -66,12 +68,16 @@ def test_early_stopping_stops_a_stalled_run_and_restores_its_best_weights(tmp_pa
 def test_min_steps_keeps_a_small_data_set_training(tmp_path):
     dm = _digits(batch_size=256)
     model = build_model(make_config("simple", latent_dim=4, input_shape=(1, 8, 8), lr=1e-9))
-    # a vanishing learning rate: the validation loss never improves by min_delta after epoch 1
-    rule = StopRule(epochs=None, max_epochs=100, patience=1, min_delta=1e-3, min_steps=40)
+    # a vanishing learning rate: the validation loss never improves by min_delta after the
+    # first check, so without min_steps the run would end at the second check
+    rule = StopRule(epochs=None, max_epochs=100, patience=1, min_delta=1e-3, min_steps=100)
     result = fit(model, dm, rule, output_dir=tmp_path, logger=False, progress_bar=False)
     steps_per_epoch = math.ceil(len(dm.full_arrays("train")[0]) / 256)
-    assert result.epochs * steps_per_epoch >= 40, "it trained at least min_steps"
-    assert result.epochs <= math.ceil(40 / steps_per_epoch) + 1, "and stopped soon after"
+    per_check = epochs_per_check(steps_per_epoch)
+    assert 2 * per_check * steps_per_epoch < 100
+    assert result.epochs * steps_per_epoch >= 100, "it trained at least min_steps"
+    assert result.epochs <= math.ceil(100 / steps_per_epoch) + per_check, "and stopped soon after"
+    assert result.stop_reason.startswith("stopped early")
 
 
 def test_fixed_epochs_train_exactly_that_many_from_the_cli(tmp_path):

@@ -120,13 +120,33 @@ def test_score_is_negative_mse_and_training_improves_it(fitted, digits):
     assert untrained.score(X) < score
 
 
+def test_default_trains_until_the_held_out_loss_stops_improving(digits):
+    X = digits[0]
+    est = AutoencoderTransformer("simple", latent_dim=8, batch_size=64, lr=3e-3, patience=3)
+    est.fit(X)
+    assert est.stop_reason_.startswith("stopped early"), est.stop_reason_
+    assert est.n_epochs_ < 500
+    short = AutoencoderTransformer("simple", latent_dim=8, epochs=1, batch_size=64, lr=3e-3)
+    assert short.fit(X).stop_reason_ == "trained the fixed --epochs 1" and short.n_epochs_ == 1
+    assert est.score(X) > short.score(X) + 0.01
+    again = AutoencoderTransformer("simple", latent_dim=8, batch_size=64, lr=3e-3, patience=3)
+    np.testing.assert_array_equal(again.fit(X).transform(X), est.transform(X))
+
+
 def test_grid_search_uses_score_without_a_scorer(digits):
     X = digits[0][:400]
     search = GridSearchCV(
         AutoencoderTransformer(epochs=1, batch_size=64), {"latent_dim": [2, 8]}, cv=2
     )
     search.fit(X)
-    assert search.best_params_["latent_dim"] in (2, 8)
+    scores = dict(
+        zip(
+            search.cv_results_["param_latent_dim"],
+            search.cv_results_["mean_test_score"],
+            strict=True,
+        )
+    )
+    assert search.best_params_["latent_dim"] == max(scores, key=scores.get)
     assert np.all(search.cv_results_["mean_test_score"] < 0)
 
 

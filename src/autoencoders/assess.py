@@ -33,8 +33,10 @@ class EvalData:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    #: validation inputs, for choices that must not see the test set (clustering parameters)
+    #: validation inputs, for choices that must not see the test set (clustering
+    #: parameters, anomaly-score normalisation), and their labels
     x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @classmethod
     def from_datamodule(cls, datamodule: Any, max_train: int | None = 10_000) -> EvalData:
@@ -43,11 +45,11 @@ class EvalData:
         datamodule.setup("test")
         x_tr, y_tr = datamodule.full_arrays("train")
         x_te, y_te = datamodule.full_arrays("test")
-        x_va, _ = datamodule.full_arrays("val")
+        x_va, y_va = datamodule.full_arrays("val")
         if max_train is not None and len(x_tr) > max_train:
             x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
-        x_val = x_va.numpy() if len(x_va) else None
-        return cls(x_tr.numpy(), y_tr.numpy(), x_te.numpy(), y_te.numpy(), x_val)
+        x_val, y_val = (x_va.numpy(), y_va.numpy()) if len(x_va) else (None, None)
+        return cls(x_tr.numpy(), y_tr.numpy(), x_te.numpy(), y_te.numpy(), x_val, y_val)
 
 
 class Codec(Protocol):
@@ -165,17 +167,11 @@ def evaluate_codec(
     return out
 
 
-def anomaly_scores(codec: Codec, x: np.ndarray, kind: str = "bce") -> np.ndarray:
-    """Per-sample reconstruction error: higher means more anomalous."""
-    return ev.per_sample_errors(x, codec.reconstruct(x), kind=kind)
-
-
 __all__ = [
     "Codec",
     "EvalData",
     "ModelCodec",
     "PCACodec",
-    "anomaly_scores",
     "evaluate_codec",
     "interpolate_codes",
 ]

@@ -45,6 +45,8 @@ from autoencoders.errors import ConfigError, DataError
 from autoencoders.models import VARIANTS, build_model
 from autoencoders.module import AutoEncoder
 from autoencoders.options import INT64_MAX, check_option, value_text
+from autoencoders.registry import variant
+from autoencoders.stopping import BestWeights, StopRule, epochs_per_check, limit_reason
 from autoencoders.training import make_trainer
 
 try:
@@ -65,7 +67,7 @@ class AutoencoderModelMixin(BaseEstimator):
     """What the estimators backed by an autoencoder share: checks, scaling and training.
 
     A subclass declares the parameters read here (``model``, ``latent_dim``,
-    ``epochs``, ``batch_size``, ``lr``, ``input_shape``, ``scale``,
+    ``epochs``, ``patience``, ``validation_fraction``, ``batch_size``, ``lr``, ``input_shape``, ``scale``,
     ``model_options``, ``random_state``, ``accelerator``, ``verbose``) in its own
     ``__init__`` and calls :meth:`_fit_autoencoder` from ``fit``.
     """
@@ -89,7 +91,7 @@ class AutoencoderModelMixin(BaseEstimator):
         with torch.random.fork_rng(devices=self._cuda_devices()):
             torch.manual_seed(seed)
             model = build_model(cfg)
-            if self.epochs > 0:
+            if self.epochs is None or self.epochs > 0:
                 self._train(model, x, seed)
         self.model_ = model.cpu().eval()
         self.n_components_ = cfg.latent_dim
@@ -97,10 +99,21 @@ class AutoencoderModelMixin(BaseEstimator):
         return X, x.numpy()
 
     def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
-        """Trains ``model`` in place with the package's trainer set-up, writing no files."""
+        """Trains ``model`` in place with the package's trainer set-up, writing no files.
+
+        With ``epochs=None`` a seeded ``validation_fraction`` of the rows is held
+        out, and training stops once their loss has not improved for ``patience``
+        checks (the best weights are kept); with a fixed ``epochs`` every row is
+        fitted, as PCA fits them all.
+        """
         data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
-        # val_size=0: like PCA, every row of X is fitted; nobody reads a validation loss here.
-        datamodule = ArrayDataModule(data, batch_size=int(self.batch_size), val_size=0, seed=seed)
+        early = self.epochs is None
+        n_val = max(1, round(float(self.validation_fraction) * len(x))) if early else 0
+        datamodule = ArrayDataModule(
+            data, batch_size=int(self.batch_size), val_size=n_val, seed=seed
+        )
+        datamodule.setup("fit")
+        rule = StopRule(epochs=self.epochs, patience=int(self.patience))
         # No logger and no checkpoint directory: the trainer writes nothing. Its root
         # folder still points at a temporary one, so nothing can land in the cwd.
         with (
@@ -108,14 +121,27 @@ class AutoencoderModelMixin(BaseEstimator):
             _quiet(not self.verbose),
         ):
             trainer = make_trainer(
-                int(self.epochs),
+                rule,
                 logger=False,
                 accelerator=self.accelerator,
                 progress_bar=bool(self.verbose),
-                limit_val_batches=0,
                 default_root_dir=tmp,
+                **(
+                    {
+                        "check_val_every_n_epoch": epochs_per_check(
+                            len(datamodule.train_dataloader())
+                        )
+                    }
+                    if early
+                    else {"limit_val_batches": 0}
+                ),
             )
             trainer.fit(model, datamodule=datamodule)
+        self.n_epochs_ = int(trainer.current_epoch)
+        stopper = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
+        self.stop_reason_ = (
+            stopper.reason(trainer, rule) if stopper is not None else limit_reason(trainer, rule)
+        )
         # Drop the trainer, which holds the data module and with it a copy of X.
         model.trainer = None  # type: ignore[assignment]
 
@@ -129,19 +155,33 @@ class AutoencoderModelMixin(BaseEstimator):
         Raises:
             ConfigError: naming the parameter, its value and what would be valid.
         """
-        if not isinstance(self.model, str) or self.model not in VARIANTS:
+        if not isinstance(self.model, str):
             raise ConfigError(
-                f"unknown model {value_text(self.model)}; choose one of: {', '.join(VARIANTS)}"
+                f"model must be a model name, got {value_text(self.model)}; choose one of: "
+                f"{', '.join(VARIANTS)}"
             )
+        variant(self.model)  # an unknown name: the registry's one-line refusal
         if not isinstance(self.scale, str) or self.scale not in SCALES:
             raise ConfigError(f"scale must be one of {SCALES}, got {value_text(self.scale)}")
         # epochs=0 is allowed here (a freshly initialised model), unlike on the command line
-        if (
+        if self.epochs is not None and (
             isinstance(self.epochs, bool)
             or not isinstance(self.epochs, numbers.Integral)
             or not 0 <= self.epochs <= INT64_MAX
         ):
-            raise ConfigError(f"epochs must be an integer >= 0, got {value_text(self.epochs)}")
+            raise ConfigError(
+                f"epochs must be an integer >= 0 or None (stop early), got {value_text(self.epochs)}"
+            )
+        check_option(TrainConfig, "patience", self.patience, label="patience")
+        fraction = self.validation_fraction
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, numbers.Real)
+            or not 0 < fraction < 1
+        ):
+            raise ConfigError(
+                f"validation_fraction must be a number in (0, 1), got {value_text(fraction)}"
+            )
         check_option(TrainConfig, "batch_size", self.batch_size, label="batch_size")
         check_option(TrainConfig, "accelerator", self.accelerator, label="accelerator")
         if not isinstance(self.random_state, (type(None), np.random.RandomState)):
@@ -265,7 +305,11 @@ class AutoencoderTransformer(
     Args:
         model: the variant to train, a key of :data:`autoencoders.models.VARIANTS`.
         latent_dim: size of the code, the number of output features.
-        epochs: training epochs (0 leaves the freshly initialised model).
+        epochs: training epochs (0 leaves the freshly initialised model); ``None``
+            trains until the loss on a held-out ``validation_fraction`` of the rows
+            has not improved for ``patience`` checks, and keeps the best weights.
+        patience: checks without improvement before stopping (``epochs=None``).
+        validation_fraction: share of the rows held out to decide when to stop.
         batch_size: training batch size.
         lr: Adam's learning rate.
         input_shape: the shape one row is reshaped to, e.g. ``(1, 8, 8)`` for
@@ -289,6 +333,8 @@ class AutoencoderTransformer(
         input_shape_: the shape the model sees one row as.
         data_min_: per-feature minimum used for scaling (zeros for ``scale="none"``).
         data_max_: per-feature maximum used for scaling (ones for ``scale="none"``).
+        n_epochs_: epochs trained.
+        stop_reason_: why training stopped, in words.
         reconstruction_error_: mean over the fit rows of the summed squared
             reconstruction error, in the original feature units.
     """
@@ -298,7 +344,9 @@ class AutoencoderTransformer(
         model: str = "deep",
         latent_dim: int = 20,
         *,
-        epochs: int = 20,
+        epochs: int | None = None,
+        patience: int = 10,
+        validation_fraction: float = 0.1,
         batch_size: int = 256,
         lr: float = 1e-3,
         input_shape: Sequence[int] | None = None,
@@ -311,6 +359,8 @@ class AutoencoderTransformer(
         self.model = model
         self.latent_dim = latent_dim
         self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
         self.batch_size = batch_size
         self.lr = lr
         self.input_shape = input_shape

@@ -19,6 +19,20 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 #: the metric the stop decision watches (logged by ``AutoEncoder.validation_step``)
 MONITOR = "val/loss"
+#: least optimizer steps between two validation checks (and epoch-end saves)
+STEPS_PER_CHECK = 20
+
+
+def epochs_per_check(batches_per_epoch: int | None) -> int:
+    """Epochs between validation checks: 1, or enough that ~20 steps pass between two.
+
+    An epoch of a data set of a few batches takes milliseconds, less than the
+    validation and checkpoint that would follow it; one class of ``digits``
+    (about 160 images) is 3 batches of 64.
+    """
+    if not batches_per_epoch:
+        return 1
+    return max(1, -(-STEPS_PER_CHECK // batches_per_epoch))
 
 
 @dataclass(frozen=True)
@@ -28,7 +42,8 @@ class StopRule:
     Attributes:
         epochs: train exactly this many epochs; ``None`` stops early instead.
         max_epochs: the most epochs an early-stopped run may take.
-        patience: validation checks (epochs) without improvement before stopping.
+        patience: validation checks without improvement before stopping: one
+            check per epoch, or per ~20 steps where an epoch is shorter.
         min_delta: the least decrease of the validation loss that counts as improvement.
         min_steps: optimizer steps before a run may stop early (small data sets
             have few steps per epoch, and their validation loss is noisy).
@@ -116,10 +131,14 @@ class BestWeights(EarlyStopping):
     def reason(self, trainer: L.Trainer, rule: StopRule) -> str:
         """Why training ended, in words."""
         best = f"best validation loss {float(self.best_score):.4g} in epoch {self.best_epoch}"
-        if self.stopped_epoch:
+        at_limit = trainer.current_epoch >= rule.epoch_limit or (
+            rule.max_steps is not None and trainer.global_step >= rule.max_steps
+        )
+        # stopped_epoch is also set when min_steps made Lightning ignore the request
+        if self.stopped_epoch and not at_limit:
             return (
-                f"stopped early: no improvement of the validation loss for {self.patience} "
-                f"epochs ({best})"
+                f"stopped early: no improvement of the validation loss in {self.patience} "
+                f"checks ({best})"
             )
         return (
             f"{limit_reason(trainer, rule)} before the validation loss stopped improving ({best})"

@@ -23,7 +23,7 @@ from autoencoders.errors import CheckpointError, ConfigError, NonFiniteLoss, Tra
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
 from autoencoders.progress_bar import RunProgressBar
-from autoencoders.stopping import BestWeights, StopRule, limit_reason
+from autoencoders.stopping import BestWeights, StopRule, epochs_per_check, limit_reason
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,17 @@ class RunCheckpoint(Checkpoint):
     Args:
         dirpath: folder of ``last.ckpt``.
         every_n_steps: also save inside an epoch every this many optimizer steps (0: never).
+        every_n_epochs: save at the end of every this many epochs, and of the last
+            one (more than 1 only for data sets of a few batches, whose epochs take
+            milliseconds: see :func:`~autoencoders.stopping.epochs_per_check`).
     """
 
-    def __init__(self, dirpath: str | Path, every_n_steps: int = 0) -> None:
+    def __init__(
+        self, dirpath: str | Path, every_n_steps: int = 0, every_n_epochs: int = 1
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.every_n_steps = int(every_n_steps)
+        self.every_n_epochs = max(1, int(every_n_epochs))
         self.last_model_path = ""
         #: the signal that asked training to stop (set by a signal handler), if any
         self.stop_signal: int | None = None
@@ -112,7 +118,14 @@ class RunCheckpoint(Checkpoint):
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.save(trainer)
+        epoch = trainer.current_epoch + 1
+        last = (
+            trainer.should_stop
+            or (trainer.max_epochs is not None and epoch >= trainer.max_epochs)
+            or (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps)
+        )
+        if last or epoch % self.every_n_epochs == 0:
+            self.save(trainer)
         if self._stop_requested(trainer):
             raise self._stopped(trainer)
 
@@ -186,6 +199,7 @@ def make_trainer(
     detect_anomaly: bool = False,
     callbacks: Sequence[Callback] = (),
     progress_refresh: int = 1,
+    checkpoint_epochs: int = 1,
     **trainer_kwargs: Any,
 ) -> L.Trainer:
     """A Trainer tuned for small models: no per-step overhead that the math does not need.
@@ -207,7 +221,7 @@ def make_trainer(
         # above all in a notebook, where each redraw is a message to the browser.
         cbs.append(RunProgressBar(refresh_rate=progress_refresh))  # on stderr, whole run
     if checkpoint_dir is not None:
-        cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every))
+        cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every, checkpoint_epochs))
     return L.Trainer(
         **rule.trainer_kwargs(),
         accelerator=accelerator,
@@ -293,6 +307,9 @@ def fit(
     if rule.early and trainer_kwargs.get("limit_val_batches") == 0:
         raise ConfigError("early stopping needs validation batches; give a fixed epoch count")
     steps = _epoch_calls(model, datamodule)
+    # Data sets of a few batches: validate and save once per ~20 steps, not every epoch.
+    per_check = epochs_per_check(_epoch_batches(datamodule))
+    trainer_kwargs.setdefault("check_val_every_n_epoch", per_check)
     if "log_every_n_steps" not in trainer_kwargs:
         # a few points per epoch, at most one per 50 calls
         trainer_kwargs["log_every_n_steps"] = max(1, min(50, (steps or 200) // 4))
@@ -309,6 +326,7 @@ def fit(
         progress_bar=progress_bar,
         detect_anomaly=detect_anomaly,
         progress_refresh=max(1, (steps or 0) // 40),
+        checkpoint_epochs=per_check,
         **trainer_kwargs,
     )
     checkpoint = trainer.checkpoint_callback
@@ -414,6 +432,14 @@ def _check_resumable(path: Path, model: AutoEncoder, rule: StopRule) -> None:
             f"{path} holds weights of another shape than this model ({which}); "
             "resume with the model and data it was trained on"
         )
+
+
+def _epoch_batches(datamodule: L.LightningDataModule) -> int | None:
+    """Training batches (optimizer steps) per epoch, where the data module can tell."""
+    try:
+        return len(datamodule.train_dataloader())
+    except (TypeError, NotImplementedError, AttributeError):
+        return None
 
 
 def _epoch_calls(model: AutoEncoder, datamodule: L.LightningDataModule) -> int | None:

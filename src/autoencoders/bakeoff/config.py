@@ -55,9 +55,16 @@ class BakeoffConfig:
         None, "fixed epochs of the anomaly models (default: as the main models)", range=at_least(1)
     )
     one_class: bool = option(True, "run the one-class protocol (one small model per class)")
+    one_class_score: str = option(
+        "recon-sse",
+        "one-class anomaly score: recon-sse, recon-bce, density, combined (code density + "
+        "squared error) or feature (RaPP: error in the encoder's hidden layers)",
+        choices=("recon-sse", "recon-bce", "density", "combined", "feature"),
+    )
     max_eval_train: int = option(10_000, "most training images scored", range=at_least(1))
     embed_samples: int = option(2000, "points in each latent map", range=at_least(1))
     out: str = option("bakeoff", "output folder; an existing one is resumed")
+    verbose: bool = option(False, "a progress bar for every model's training")
     model_options: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -51,6 +51,14 @@ COLUMNS = (
     Column("train_seconds", "train time (s)"),
 )
 _EVALUATE_KEYS = {c.key for c in COLUMNS[:10]}
+#: the one-class score in words
+ONE_CLASS_SCORES = {
+    "recon-sse": "summed squared error",
+    "recon-bce": "summed BCE",
+    "density": "the density of its code under a Gaussian mixture of the training codes",
+    "combined": "code density plus squared error, each standardised on held-out normal images",
+    "feature": "reconstruction error in the encoder's hidden layers (RaPP)",
+}
 
 
 @dataclass
@@ -160,8 +168,8 @@ def intro(cfg: BakeoffConfig, n_models: int) -> list[str]:
         "HDBSCAN's noise points count as one more group.",
         f"Held-out anomaly: class {cfg.anomaly_class} left out of training, code size "
         f"{cfg.anomaly_latent_dim}, scored by summed BCE.",
-        "One-class anomaly: one model per class, scored by summed squared error, AUROC "
-        "averaged over the classes.",
+        f"One-class anomaly: one model per class, scored by {ONE_CLASS_SCORES[cfg.one_class_score]}, "
+        "AUROC averaged over the classes.",
         "PCA uses as many components as the autoencoders have code units and is scored by the same code.",
     ]
     if len(seeds) > 1:

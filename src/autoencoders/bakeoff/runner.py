@@ -38,7 +38,6 @@ from autoencoders.assess import (
     EvalData,
     ModelCodec,
     PCACodec,
-    anomaly_scores,
     evaluate_codec,
     interpolate_codes,
 )
@@ -46,7 +45,7 @@ from autoencoders.bakeoff.config import PCA, STAGES, BakeoffConfig
 from autoencoders.bakeoff.progress import Progress
 from autoencoders.bakeoff.report import write_report
 from autoencoders.config import TrainConfig
-from autoencoders.errors import ConfigError
+from autoencoders.evaluation.anomaly import anomaly_scores
 from autoencoders.files import write_json
 
 log = logging.getLogger("autoencoders.bakeoff")
@@ -61,13 +60,11 @@ class Bakeoff:
     """
 
     def __init__(self, cfg: BakeoffConfig) -> None:
-        from autoencoders.models import VARIANTS
+        from autoencoders.registry import variant
 
-        unknown = [m for m in cfg.models if m not in VARIANTS and m != PCA]
-        if unknown:
-            raise ConfigError(
-                f"unknown model(s) {unknown}; choose from: {', '.join(VARIANTS)} (or 'all')"
-            )
+        for name in cfg.models:
+            if name != PCA:
+                variant(name)  # an unknown name: the registry's one-line refusal
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.names = [PCA, *[m for m in cfg.models if m != PCA]]
@@ -192,7 +189,7 @@ class Bakeoff:
             run_dir=run_dir,
             tensorboard=not run_changes,
             validate=not run_changes,  # fixed-length anomaly models skip validation
-            progress_bar=False,
+            progress_bar=self.cfg.verbose,
             data=self.datamodule.array_dataset(),  # read the files once, not once per model
             resume_existing=True,  # a stage cut short goes on from its last epoch
         )
@@ -283,10 +280,9 @@ class Bakeoff:
 
     def _pair(self) -> tuple[int, int]:
         """Two test images of different classes, the same for every model."""
-        y = self.data.y_test
-        first = 0
-        second = int(np.flatnonzero(y != y[first])[0]) if (y != y[first]).any() else 1
-        return first, second
+        from autoencoders.generation import interpolation_pair
+
+        return interpolation_pair(self.data.y_test)
 
     def _save(self, fig: Any, path: Path) -> str:
         ev.save_figure(fig, path)
@@ -300,17 +296,23 @@ class Bakeoff:
         latent_dim: int,
         run_dir: Path,
         x_fit: np.ndarray,
-        kind: str = "bce",
+        x_holdout: np.ndarray | None,
+        score: str,
         **run_changes: Any,
     ) -> tuple[np.ndarray, int]:
-        """Anomaly scores (summed ``kind`` error) of every test image, and epochs trained."""
+        """Anomaly scores (a registered ``score``) of every test image, and epochs trained."""
+        epochs = 0
         if name == PCA:
             codec: Any = PCACodec(latent_dim, seed).fit(x_fit)
-            return anomaly_scores(codec, self.data.x_test, kind=kind), 0
-        if self.cfg.anomaly_epochs is not None:
-            run_changes["epochs"] = self.cfg.anomaly_epochs
-        model, train = self._train(name, seed, run_dir, latent_dim, **run_changes)
-        return anomaly_scores(ModelCodec(model), self.data.x_test, kind=kind), train.epochs
+        else:
+            if self.cfg.anomaly_epochs is not None:
+                run_changes["epochs"] = self.cfg.anomaly_epochs
+            model, train = self._train(name, seed, run_dir, latent_dim, **run_changes)
+            codec, epochs = ModelCodec(model), train.epochs
+        if score == "feature" and name == PCA:
+            score = "recon-sse"  # PCA has no hidden layers; its nearest score
+        x_test = self.data.x_test
+        return anomaly_scores(score, codec, x_fit, x_test, x_holdout=x_holdout), epochs
 
     def _held_out(self, name: str, seed: int) -> dict[str, Any]:
         c = self.cfg
@@ -321,6 +323,8 @@ class Bakeoff:
             c.anomaly_latent_dim,
             self.model_dir(name, seed, "held-out"),
             x_fit,
+            None,
+            "recon-bce",  # the published protocol's score
             exclude_class=c.anomaly_class,
         )
         is_anomaly = self.data.y_test == c.anomaly_class
@@ -330,17 +334,20 @@ class Bakeoff:
 
     def _one_class(self, name: str, seed: int) -> dict[str, Any]:
         scores, epochs = {}, {}
+        data = self.data
         for cls in self.classes:
-            x_fit = self.data.x_train[self.data.y_train == cls]
-            # Squared error, not BCE: BCE grows with an image's ink, so bright normal
-            # images would look anomalous (PCA-20 scores 0.70 by BCE, 0.90 by SSE).
+            x_fit = data.x_train[data.y_train == cls]
+            held = data.x_val[data.y_val == cls] if data.x_val is not None else None
+            # Squared error by default, not BCE: BCE grows with an image's ink, so bright
+            # normal images would look anomalous (PCA-20 scores 0.70 by BCE, 0.90 by SSE).
             scores[cls], epochs[str(cls)] = self._scores(
                 name,
                 seed,
                 self.cfg.latent_dim,
                 self.model_dir(name, seed, f"one-class-{cls}"),
                 x_fit,
-                kind="sse",
+                held if held is not None and len(held) else None,
+                self.cfg.one_class_score,
                 only_class=cls,
             )
         result = ev.one_class_auc(scores, self.data.y_test)

@@ -36,6 +36,8 @@ CLUSTER_SIZE_SHARES = (0.005, 0.01, 0.02, 0.04)
 #: UMAP settings for clustering (not for pictures): tight clumps, a few dimensions
 _UMAP_DIMS = 5
 _UMAP_NEIGHBOURS = 15
+#: most validation codes the cluster size is chosen on
+_CHOICE_SAMPLES = 2000
 
 
 def embed_for_clustering(z: np.ndarray, random_state: int = 0) -> np.ndarray:
@@ -134,6 +136,8 @@ def cluster_scores(
         else:
             idx = subsample_index(len(z), max_samples, random_state)
             fit_on = z[idx] if z_val is None else np.asarray(z_val, dtype=np.float64)
+            # the share is a property of the code, so a few thousand codes choose it
+            fit_on = fit_on[subsample_index(len(fit_on), _CHOICE_SAMPLES, random_state)]
             share = choose_cluster_share(fit_on.reshape(len(fit_on), -1), random_state)
             labels, _ = density_clusters(z[idx], share, random_state)
             extra["cluster_share"] = share

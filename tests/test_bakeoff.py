@@ -66,6 +66,13 @@ def test_figures_exist_and_html_embeds_them_all(bakeoff_dir):
     for data in images:
         Image.open(io.BytesIO(base64.b64decode(data))).verify()
     assert 'src="http' not in page and "<script" not in page
+    markdown = (bakeoff_dir / "report.md").read_text()
+    for name in MODELS:  # each model's explorer page, linked from both reports
+        explorer = bakeoff_dir / "figures" / name / "explore.html"
+        assert "<canvas" in explorer.read_text() or "<svg" in explorer.read_text()
+        assert f'href="figures/{name}/explore.html"' in page
+        assert f"(figures/{name}/explore.html)" in markdown
+    assert not (bakeoff_dir / "figures" / PCA / "explore.html").exists()
 
 
 class _Text(HTMLParser):

@@ -155,11 +155,6 @@ class AutoencoderModelMixin(BaseEstimator):
         Raises:
             ConfigError: naming the parameter, its value and what would be valid.
         """
-        if not isinstance(self.model, str):
-            raise ConfigError(
-                f"model must be a model name, got {value_text(self.model)}; choose one of: "
-                f"{', '.join(VARIANTS)}"
-            )
         variant(self.model)  # an unknown name: the registry's one-line refusal
         if not isinstance(self.scale, str) or self.scale not in SCALES:
             raise ConfigError(f"scale must be one of {SCALES}, got {value_text(self.scale)}")

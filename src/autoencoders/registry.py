@@ -77,16 +77,16 @@ DATASET_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def variant(name: str) -> Variant:
+def variant(name: Any) -> Variant:
     """Looks a variant up by name.
 
     Raises:
-        ConfigError: for an unknown name, listing the registered ones.
+        ConfigError: for an unknown name (or a value that is no name), listing the
+            registered ones.
     """
-    try:
+    if isinstance(name, str) and name in VARIANTS:
         return VARIANTS[name]
-    except KeyError:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+    raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(VARIANTS)}")
 
 
 def make_config(name: str, **overrides: Any) -> ModelConfig:

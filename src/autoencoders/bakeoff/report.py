@@ -96,6 +96,8 @@ class Row:
     figures: dict[str, str] = field(default_factory=dict)
     #: one line per seed: epochs trained and why training stopped
     training: list[str] = field(default_factory=list)
+    #: the model's latent-space explorer page, relative to the report
+    explorer: str | None = None
 
 
 @dataclass
@@ -144,6 +146,7 @@ def build_row(name: str, by_seed: dict[str, dict[str, Any]]) -> Row:
         status="failed (" + "; ".join(failures) + ")" if failures else "ok",
         figures=first.get("evaluate", {}).get("figures") or {},
         training=training,
+        explorer=first.get("evaluate", {}).get("explorer"),
     )
 
 

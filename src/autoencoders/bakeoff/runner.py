@@ -50,6 +50,10 @@ from autoencoders.files import write_json
 
 log = logging.getLogger("autoencoders.bakeoff")
 
+#: settings the bake-off hands on unchanged to every model's training run
+RUN_FIELDS = ("dataset", "data_dir", "epochs", "max_epochs", "patience", "min_steps",
+              "max_steps", "batch_size")  # fmt: skip
+
 
 class Bakeoff:
     """Runs (or resumes) a bake-off and writes ``report.md``, ``report.html`` and ``results.json``.
@@ -75,18 +79,9 @@ class Bakeoff:
 
     # ------------------------------------------------------------- data
     def run_config(self, seed: int | None = None, **changes: Any) -> TrainConfig:
-        c = self.cfg
-        base = TrainConfig(
-            dataset=c.dataset,
-            data_dir=c.data_dir,
-            epochs=c.epochs,
-            max_epochs=c.max_epochs,
-            patience=c.patience,
-            min_steps=c.min_steps,
-            max_steps=c.max_steps,
-            batch_size=c.batch_size,
-            seed=c.seed if seed is None else seed,
-        )
+        """The training settings of one model of this bake-off (seed: the first one)."""
+        shared = {k: getattr(self.cfg, k) for k in RUN_FIELDS}
+        base = TrainConfig(**shared, seed=self.cfg.seed if seed is None else seed)
         return dataclasses.replace(base, **changes)
 
     @property
@@ -229,7 +224,26 @@ class Bakeoff:
             metrics["train_seconds"] = fit_seconds
         if seed == self.seeds[0]:
             metrics["figures"] = self._figures(name, codec, seed)
+            explorer = self._explorer(name, codec, seed)
+            if explorer is not None:
+                metrics["explorer"] = explorer
         return metrics
+
+    def _explorer(self, name: str, codec: Any, seed: int) -> str | None:
+        """The model's latent-space explorer page (image models only), relative to the report."""
+        if name == PCA or self.data.x_test.ndim != 4:
+            return None
+        from autoencoders.errors import UserError
+        from autoencoders.explore import write_explorer
+
+        path = self.out / "figures" / name / "explore.html"
+        try:
+            write_explorer(codec.model, self.data.x_test, self.data.y_test, path, seed=seed,
+                           overwrite=True)  # fmt: skip
+        except UserError as err:  # a model the explorer cannot show; the report goes on
+            log.info("no explorer page for %s: %s", name, err)
+            return None
+        return str(path.relative_to(self.out))
 
     def _figures(self, name: str, codec: Any, seed: int) -> dict[str, str]:
         data, figs = self.data, {}

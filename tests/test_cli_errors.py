@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from _support import run_cli
+
 TRAIN = ["train", "--dataset", "digits", "--epochs", "1", "--batch-size", "64", "--threads", "1"]
 
 
-def autoencoders(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "autoencoders.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+autoencoders = run_cli
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

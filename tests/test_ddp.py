@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
+
+from _support import run_cli
 
 COMMON = ["train", "--model", "deep", "--dataset", "digits", "--latent-dim", "8",
           "--threads", "1", "--accelerator", "cpu"]  # fmt: skip
 
 
 def autoencoders(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "autoencoders.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return run_cli(*args, cwd=cwd, timeout=600)  # two processes start: slower
 
 
 def val_loss(stdout: str) -> float:

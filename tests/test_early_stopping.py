@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import lightning as L
 import pytest
 import torch
 
+from _support import run_cli
 from autoencoders.config import TrainConfig
 from autoencoders.models import build_model, make_config
 from autoencoders.runs import make_datamodule
 from autoencoders.stopping import StopRule, epochs_per_check
 from autoencoders.training import fit
 
-
-def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "autoencoders.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        check=False,
-    )
+_cli = run_cli
 
 
 def _digits(batch_size: int = 128):

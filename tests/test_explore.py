@@ -9,10 +9,7 @@ where Chromium, its driver or selenium is missing (CI installs them).
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +18,7 @@ import torch
 
 import autoencoders
 from _browser import console_errors, headless_chromium
+from _support import run_cli
 from autoencoders.cli import main
 from autoencoders.errors import ConfigError, DataError
 from autoencoders.explore import explorer_data, write_explorer
@@ -29,12 +27,7 @@ from autoencoders.models import build_model, make_config
 MAX_PAGE_BYTES = 10_000_000
 
 
-def autoencoders_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "autoencoders.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+autoencoders_cli = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,13 @@ subprocess pays torch's and Lightning's import time.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from _support import run_cli
 from autoencoders import scoring
 from autoencoders.assess import ModelCodec
 from autoencoders.checkpoint import load
@@ -28,12 +26,7 @@ TRAIN = ["train", "--model", "simple", "--dataset", "digits", "--epochs", "20", 
          "64", "--latent-dim", "8", "--threads", "1"]  # fmt: skip
 
 
-def autoencoders(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "autoencoders.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+autoencoders = run_cli
 
 
 @pytest.fixture(scope="module")

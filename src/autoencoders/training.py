@@ -306,9 +306,9 @@ def fit(
     rule = epochs if isinstance(epochs, StopRule) else StopRule(epochs=int(epochs))
     if rule.early and trainer_kwargs.get("limit_val_batches") == 0:
         raise ConfigError("early stopping needs validation batches; give a fixed epoch count")
-    steps = _epoch_calls(model, datamodule)
+    batches, steps = _epoch_sizes(model, datamodule)
     # Data sets of a few batches: validate and save once per ~20 steps, not every epoch.
-    per_check = epochs_per_check(_epoch_batches(datamodule))
+    per_check = epochs_per_check(batches)
     trainer_kwargs.setdefault("check_val_every_n_epoch", per_check)
     if "log_every_n_steps" not in trainer_kwargs:
         # a few points per epoch, at most one per 50 calls
@@ -434,21 +434,19 @@ def _check_resumable(path: Path, model: AutoEncoder, rule: StopRule) -> None:
         )
 
 
-def _epoch_batches(datamodule: L.LightningDataModule) -> int | None:
-    """Training batches (optimizer steps) per epoch, where the data module can tell."""
-    try:
-        return len(datamodule.train_dataloader())
-    except (TypeError, NotImplementedError, AttributeError):
-        return None
+def _epoch_sizes(
+    model: AutoEncoder, datamodule: L.LightningDataModule
+) -> tuple[int | None, int | None]:
+    """(batches, ``training_step`` calls) per epoch, where the data module can tell.
 
-
-def _epoch_calls(model: AutoEncoder, datamodule: L.LightningDataModule) -> int | None:
-    """``training_step`` calls per epoch, where the data module can tell."""
+    Calls are batches grouped as the data module will group them once the
+    trainer is attached (several optimizer steps per call).
+    """
     try:
-        # grouped as the data module will group it once the trainer is attached
-        return len(group_for_module(datamodule.train_dataloader(), model))
+        loader = datamodule.train_dataloader()
+        return len(loader), len(group_for_module(loader, model))
     except (TypeError, NotImplementedError, AttributeError):
-        return None
+        return None, None
 
 
 def set_threads(threads: int | None) -> None:

@@ -137,6 +137,17 @@ def test_failing_model_is_reported_and_others_go_on(tmp_path):
     assert "failed" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("seeds", 0, r"--seeds must be an integer >= 1"),
+     ("one_class_score", "nope", r"--one-class-score must be one of")],
+)  # fmt: skip
+def test_bad_options_are_refused_before_any_work(tmp_path, option, value, message):
+    with pytest.raises(ValueError, match=message):
+        Bakeoff(BakeoffConfig(out=str(tmp_path / "b"), **{option: value}))
+    assert not (tmp_path / "b").exists()
+
+
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
         Bakeoff(BakeoffConfig(models=("nope",)))

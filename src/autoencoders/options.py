@@ -164,12 +164,13 @@ def _field_kinds(cls: type) -> dict[str, tuple[str, bool]]:
         optional = type(None) in args
         if optional:
             (hint,) = (a for a in args if a is not type(None))
-        if typing.get_origin(hint) is tuple:
+        if typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (int,):
             kinds[f.name] = ("ints", optional)
         elif hint in (bool, int, float, str):
             kinds[f.name] = (hint.__name__, optional)
-        else:
+        elif "range" in f.metadata or "choices" in f.metadata:
             raise TypeError(f"{cls.__name__}.{f.name}: no validation for type {hint}")
+        # else a free-form field (a list of names, a dict of options), checked where it is used
     return kinds
 
 
@@ -293,6 +294,8 @@ def check_fields(cfg: Any, *, flags: bool = True) -> None:
     """
     kinds = _field_kinds(type(cfg))
     for f in dataclasses.fields(cfg):
+        if f.name not in kinds:
+            continue
         kind, optional = kinds[f.name]
         value = _check_value(f, kind, optional, getattr(cfg, f.name), option_label(f, flags=flags))
         setattr(cfg, f.name, value)

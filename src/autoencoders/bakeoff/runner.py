@@ -64,8 +64,10 @@ class Bakeoff:
     """
 
     def __init__(self, cfg: BakeoffConfig) -> None:
+        from autoencoders.options import check_fields
         from autoencoders.registry import variant
 
+        check_fields(cfg)  # ranges and choices of every option, before any work
         for name in cfg.models:
             if name != PCA:
                 variant(name)  # an unknown name: the registry's one-line refusal

@@ -14,8 +14,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
-from autoencoders.detector import AutoencoderOutlierDetector
-from autoencoders.evaluation.anomaly import SCORES
+from autoencoders.detector import AutoencoderOutlierDetector, OutlierEnsemble
+from autoencoders.evaluation.anomaly import SCORES, ensemble_scores
 from autoencoders.models import VARIANTS
 
 #: a small, quick detector for digits' 64 features
@@ -140,6 +140,26 @@ def test_same_random_state_same_scores_and_pickle_round_trip(fitted, digits):
     np.testing.assert_array_equal(loaded.decision_function(X), fitted.decision_function(X))
 
 
+def test_an_ensemble_averages_its_members_standardised_scores(digits):
+    X = digits[0][:600]
+    quick = {**FAST, "epochs": 5, "anomaly_score": "combined", "random_state": 3}
+    single = AutoencoderOutlierDetector(**quick).fit(X)
+    ensemble = AutoencoderOutlierDetector(**quick, n_models=3).fit(X)
+    assert len(ensemble.models_) == len(ensemble.scorers_) == 3
+    assert ensemble.model_ is ensemble.models_[0] and ensemble.scorer_ is ensemble.scorers_[0]
+    # the first member is the single model of the same seed; the others differ
+    weights = [next(m.parameters()).detach().numpy() for m in ensemble.models_]
+    np.testing.assert_array_equal(weights[0], next(single.model_.parameters()).detach().numpy())
+    assert not np.allclose(weights[1], weights[0]) and not np.allclose(weights[2], weights[1])
+    members = [-AutoencoderOutlierDetector(**{**quick, "random_state": 3 + i}).fit(X).score_samples(X)
+               for i in range(3)]  # fmt: skip
+    np.testing.assert_allclose(members[0], -single.score_samples(X))
+    expected = ensemble_scores(members, members)
+    np.testing.assert_allclose(-ensemble.score_samples(X), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ensemble.decision_scores_, expected, rtol=1e-5, atol=1e-5)
+    assert abs((ensemble.predict(X) == -1).mean() - ensemble.contamination) < 0.01
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -148,6 +168,8 @@ def test_same_random_state_same_scores_and_pickle_round_trip(fitted, digits):
         ({"contamination": 0}, r"contamination must be a number in \(0, 0.5\]"),
         ({"score_options": {"depth": 2}}, r"score_options \['depth'\] do not apply to score"),
         ({"model": "no-such-model"}, r"unknown model 'no-such-model'"),
+        ({"n_models": 0}, r"n_models must be an integer in \[1, 100\], got 0"),
+        ({"n_models": 2.5}, r"n_models must be an integer in \[1, 100\], got 2.5"),
     ],
 )
 def test_bad_parameters_are_refused_at_fit(digits, params, message):
@@ -168,4 +190,40 @@ def test_nan_input_is_refused(fitted, digits):
     [AutoencoderOutlierDetector("simple", latent_dim=1, epochs=1, batch_size=16)]
 )
 def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_an_outlier_ensemble_of_two_models_averages_their_standardised_scores(digits):
+    X = digits[0][:600]
+    members = [
+        AutoencoderOutlierDetector(**{**FAST, "epochs": 5}),
+        AutoencoderOutlierDetector(**{**FAST, "epochs": 5, "model": "deep", "anomaly_score": "combined"}),
+        IsolationForest(n_estimators=20, random_state=0),
+    ]  # fmt: skip
+    ens = OutlierEnsemble(members, contamination=0.05).fit(X)
+    assert all(m is not f for m, f in zip(members, ens.detectors_, strict=True))  # cloned
+    # each member standardised on its own training scores, then averaged
+    alone = [clone(m).fit(X) for m in members]
+    expected = ensemble_scores(
+        [-m.score_samples(X) for m in alone], [-m.score_samples(X[:100]) for m in alone]
+    )
+    np.testing.assert_allclose(-ens.score_samples(X[:100]), expected, rtol=1e-5, atol=1e-5)
+    assert abs((ens.predict(X) == -1).mean() - 0.05) < 0.01
+    np.testing.assert_array_equal(ens.labels_, (ens.predict(X) == -1).astype(int))
+
+
+@pytest.mark.parametrize(
+    ("detectors", "message"),
+    [
+        ([], r"detectors must be a non-empty list of outlier detectors, got \[\]"),
+        ([object()], r"detectors\[0\] \(object\) has no fit and score_samples"),
+    ],
+)
+def test_an_outlier_ensemble_refuses_what_is_no_detector(digits, detectors, message):
+    with pytest.raises(ValueError, match=message):
+        OutlierEnsemble(detectors).fit(digits[0][:50])
+
+
+@parametrize_with_checks([OutlierEnsemble([IsolationForest(n_estimators=5, random_state=0)])])
+def test_outlier_ensemble_sklearn_checks(estimator, check):
     check(estimator)

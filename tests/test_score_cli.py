@@ -21,6 +21,7 @@ from autoencoders.assess import ModelCodec
 from autoencoders.checkpoint import load
 from autoencoders.cli import main
 from autoencoders.evaluation import per_sample_errors
+from autoencoders.evaluation.anomaly import ensemble_scores, make_score
 
 TRAIN = ["train", "--model", "simple", "--dataset", "digits", "--epochs", "20", "--batch-size",
          "64", "--latent-dim", "8", "--threads", "1"]  # fmt: skip
@@ -66,8 +67,8 @@ def test_npy_larger_than_a_batch_round_trips(trained, digits_npy, tmp_path):
 
 
 def test_npy_is_memory_mapped_not_read_whole(trained, digits_npy):
-    args = argparse.Namespace(dataset=str(digits_npy[0]), data_dir=None, checkpoint=trained)
-    samples = scoring.open_samples(args, (1, 8, 8), {"model": "simple"})
+    args = argparse.Namespace(dataset=str(digits_npy[0]), data_dir=None)
+    samples = scoring.open_samples(args, (1, 8, 8), {"model": "simple"}, trained)
     assert isinstance(samples.values, np.memmap)
     assert [len(b) for b in samples.batches(128)] == [128, 128, 128, 16]
 
@@ -101,6 +102,54 @@ def test_named_data_set_scores_its_test_split(trained, tmp_path):
     assert main(["score", str(trained), "--dataset", "digits", "--out", str(out),
                  "--threshold", "100"]) == 0  # fmt: skip
     assert np.load(out).shape == (300, 2)  # digits' test split
+
+
+@pytest.fixture(scope="module")
+def trained_deep(tmp_path_factory) -> Path:
+    """A second model of the same digits: deep, another seed."""
+    out = tmp_path_factory.mktemp("trained-deep")
+    args = [*TRAIN, "--seed", "7", "--output", str(out)]
+    args[args.index("simple")] = "deep"
+    assert main(args) == 0
+    return out / "digits" / "deep" / "checkpoints" / "last.ckpt"
+
+
+def test_several_checkpoints_score_as_an_ensemble(trained, trained_deep, digits_npy, tmp_path):
+    path, x = digits_npy
+    out = tmp_path / "scores.npy"
+    done = autoencoders("score", str(trained), str(trained_deep), "--dataset", str(path),
+                        "--out", str(out), "--score", "combined", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "with an ensemble of 2 models' combined" in done.stdout
+    assert "0.99 quantile of" in done.stdout and "held-out scores of digits" in done.stdout
+    table = np.load(out)
+    # by hand: each member's combined score, standardised on its scores of the
+    # held-out digits (each run's validation split), then averaged
+    args = argparse.Namespace(reference=None, data_dir=None)
+    normal, scores = [], []
+    for ckpt in (trained, trained_deep):
+        codec = ModelCodec(load(ckpt))
+        ref = scoring.reference_data(args, codec.model.config, (1, 8, 8), ckpt)
+        scorer = make_score("combined").fit(codec, ref.train, ref.held_out)
+        normal.append(scorer.score(codec, ref.held_out))
+        scores.append(scorer.score(codec, x.reshape(-1, 1, 8, 8)))
+    np.testing.assert_allclose(table[:, 0], ensemble_scores(normal, scores), rtol=1e-4, atol=1e-4)
+    flags = table[:, 1].astype(bool)
+    assert flags[300:].mean() > 0.9 and flags[:300].mean() < 0.1
+
+
+def test_an_ensemble_of_models_of_different_shapes_is_refused(trained, tmp_path, capsys):
+    np.save(tmp_path / "wide.npy", np.random.default_rng(0).random((64, 10), dtype=np.float32))
+    assert main(["train", "--model", "simple", "--dataset", str(tmp_path / "wide.npy"), "--epochs",
+                 "1", "--latent-dim", "2", "--output", str(tmp_path / "runs")]) == 0  # fmt: skip
+    (wide,) = (tmp_path / "runs").glob("*/simple/checkpoints/last.ckpt")
+    capsys.readouterr()
+    assert main(["score", str(trained), str(wide), "--dataset", "digits",
+                 "--out", str(tmp_path / "s.csv")]) == 2  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "takes samples of shape (10,) but" in lines[0], lines
+    assert "the models of an ensemble must take the same samples" in lines[0]
+    assert not (tmp_path / "s.csv").exists()
 
 
 def _bad_shape(folder: Path) -> list[str]:

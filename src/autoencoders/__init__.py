@@ -13,7 +13,7 @@ from autoencoders.registry import VARIANTS, make_config
 
 if TYPE_CHECKING:
     from autoencoders.checkpoint import load
-    from autoencoders.detector import AutoencoderOutlierDetector
+    from autoencoders.detector import AutoencoderOutlierDetector, OutlierEnsemble
     from autoencoders.estimator import AutoencoderTransformer
     from autoencoders.models import build_model
     from autoencoders.module import AutoEncoder
@@ -25,6 +25,7 @@ __all__ = [
     "AutoEncoder",
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
+    "OutlierEnsemble",
     "__version__",
     "build_model",
     "load",
@@ -37,6 +38,7 @@ _LAZY = {
     "AutoEncoder": "autoencoders.module",
     "AutoencoderOutlierDetector": "autoencoders.detector",
     "AutoencoderTransformer": "autoencoders.estimator",
+    "OutlierEnsemble": "autoencoders.detector",
     "build_model": "autoencoders.models",
     "load": "autoencoders.checkpoint",
 }

@@ -30,16 +30,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import OutlierMixin
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted
 
 from autoencoders.assess import ModelCodec
 from autoencoders.errors import ConfigError
-from autoencoders.estimator import AutoencoderModelMixin
-from autoencoders.evaluation.anomaly import SCORES, AnomalyScore, make_score
+from autoencoders.estimator import AutoencoderModelMixin, validate_data
+from autoencoders.evaluation.anomaly import SCORES, AnomalyScore, ensemble_scores, make_score
 from autoencoders.options import value_text
 
 #: the code size chosen for ``latent_dim=None``: at most this, and a quarter of the features
 AUTO_LATENT_MAX = 20
+#: the largest ensemble: each member is a full training run
+MAX_MODELS = 100
 
 
 class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
@@ -66,6 +69,12 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
             training rows, the same rows the model trained on.
         contamination: the share of outliers expected in the training data, in
             (0, 0.5]; it sets the threshold ``offset_``.
+        n_models: an ensemble over seeds: this many models are trained, the i-th
+            with seed ``random_state + i``, each with its own fitted score; a row's
+            anomaly score is the mean of the members' scores, each standardised on
+            that member's scores of the training rows (see
+            :func:`~autoencoders.evaluation.anomaly.ensemble_scores`). 1 (the
+            default) keeps the single model's score in its own units.
         epochs: training epochs (0 leaves the freshly initialised model); ``None``
             stops once the loss on a held-out ``validation_fraction`` of the rows
             has not improved for ``patience`` checks (as ``AutoencoderTransformer``).
@@ -86,8 +95,11 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         verbose: show Lightning's progress bar and messages.
 
     Attributes:
-        model_: the trained autoencoder, on the CPU, in eval mode.
-        scorer_: the fitted :class:`~autoencoders.evaluation.anomaly.AnomalyScore`.
+        model_: the trained autoencoder, on the CPU, in eval mode (the first
+            member of an ensemble).
+        scorer_: the fitted :class:`~autoencoders.evaluation.anomaly.AnomalyScore`
+            of ``model_``.
+        models_, scorers_: every member's model and fitted score (``n_models`` each).
         offset_: ``score_samples`` below it is an outlier: its ``contamination``
             quantile on the training data.
         decision_scores_: anomaly score of every training row (PyOD: higher is
@@ -105,6 +117,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         *,
         anomaly_score: str = "recon-sse",
         contamination: float = 0.1,
+        n_models: int = 1,
         epochs: int | None = None,
         patience: int = 10,
         validation_fraction: float = 0.1,
@@ -122,6 +135,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         self.latent_dim = latent_dim
         self.anomaly_score = anomaly_score
         self.contamination = contamination
+        self.n_models = n_models
         self.epochs = epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -144,24 +158,32 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
                 unknown ``score`` or a ``contamination`` outside (0, 0.5].
             ValueError: for invalid data (non-finite values, fewer than 2 rows).
         """
-        scorer = self._make_scorer()
+        self._make_scorer(0)  # refuses a bad score before any training
         self._check_contamination()
-        X, x = self._fit_autoencoder(X)
-        codec = ModelCodec(self.model_)
-        self.scorer_ = scorer.fit(codec, x)
-        anomaly = self.scorer_.score(codec, x)
-        # sklearn's convention: the contamination share of training rows lies below offset_.
-        self.offset_ = float(np.percentile(-anomaly, 100.0 * self.contamination))
-        self.decision_scores_ = anomaly
-        self.threshold_ = -self.offset_
-        self.labels_ = (anomaly > self.threshold_).astype(int)
+        self._check_n_models()
+        seed = self._seed()
+        X, x, self.models_ = self._fit_autoencoder(X, self.n_models)
+        self.scorers_ = [
+            self._make_scorer(seed + i).fit(ModelCodec(model), x)
+            for i, model in enumerate(self.models_)
+        ]
+        self.scorer_ = self.scorers_[0]
+        members = [
+            s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)
+        ]
+        # each member's training scores are its reference for standardising (ensembles only)
+        self._references = members
+        _set_threshold(self, self._combine(members))
         return self
 
     # -------------------------------------------------------------- predict
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality of each row: the negative anomaly score (lower = more abnormal)."""
-        X = self._check_input(X)
-        return -self.scorer_.score(ModelCodec(self.model_), self._model_input(X))
+        x = self._model_input(self._check_input(X))
+        members = [
+            s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)
+        ]
+        return -self._combine(members)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
@@ -177,7 +199,12 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         return tags
 
     # -------------------------------------------------------------- helpers
-    def _make_scorer(self) -> AnomalyScore:
+    def _combine(self, members: list[np.ndarray]) -> np.ndarray:
+        if len(members) == 1:
+            return members[0]
+        return ensemble_scores(self._references, members)
+
+    def _make_scorer(self, seed: int) -> AnomalyScore:
         if not isinstance(self.anomaly_score, str) or self.anomaly_score not in SCORES:
             raise ConfigError(
                 f"unknown anomaly score {value_text(self.anomaly_score)}; choose one of: "
@@ -189,7 +216,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         options = dict(options or {})
         accepted = inspect.signature(SCORES[self.anomaly_score]).parameters
         if "random_state" in accepted and "random_state" not in options:
-            options["random_state"] = self._seed()
+            options["random_state"] = seed
         unknown = sorted(set(options) - set(accepted))
         if unknown:
             known = ", ".join(accepted) or "none"
@@ -199,10 +226,15 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
             )
         return make_score(self.anomaly_score, **options)
 
+    def _check_n_models(self) -> None:
+        n = self.n_models
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_MODELS:
+            raise ConfigError(
+                f"n_models must be an integer in [1, {MAX_MODELS}], got {value_text(n)}"
+            )
+
     def _check_contamination(self) -> None:
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < c <= 0.5:
-            raise ConfigError(f"contamination must be a number in (0, 0.5], got {value_text(c)}")
+        _check_contamination(self.contamination)
 
     def _code_size(self, shape: tuple[int, ...]) -> Any:
         if self.latent_dim is None:
@@ -210,4 +242,101 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         return self.latent_dim
 
 
-__all__ = ["AutoencoderOutlierDetector"]
+class OutlierEnsemble(OutlierMixin, BaseEstimator):
+    """Several outlier detectors as one: the mean of their standardised anomaly scores.
+
+    Detectors that model the data differently miss different outliers (a linear
+    model's squared error and a deep model's code density, say); averaging their
+    scores, each standardised on its own scores of the training rows so that no
+    member's units dominate, is steadier than any one of them
+    (:func:`~autoencoders.evaluation.anomaly.ensemble_scores`). The members are
+    any detectors in scikit-learn's convention (``fit`` and ``score_samples``,
+    higher = more normal): :class:`AutoencoderOutlierDetector` of other models or
+    scores, or ``IsolationForest``. Each is cloned and fitted on the same rows.
+
+    Example:
+        >>> from sklearn.datasets import load_digits
+        >>> X = load_digits().data
+        >>> ens = OutlierEnsemble([AutoencoderOutlierDetector("simple", epochs=2),
+        ...                        AutoencoderOutlierDetector("deep", epochs=2)]).fit(X)
+        >>> ens.score_samples(X[:3]).shape
+        (3,)
+
+    Args:
+        detectors: the member detectors (unfitted; they are cloned).
+        contamination: the share of outliers expected in the training data, in
+            (0, 0.5]; it sets the threshold ``offset_``.
+
+    Attributes:
+        detectors_: the fitted members.
+        offset_, decision_scores_, threshold_, labels_: as for
+            :class:`AutoencoderOutlierDetector`, of the ensemble's score.
+    """
+
+    def __init__(self, detectors: Sequence[Any] = (), contamination: float = 0.1) -> None:
+        self.detectors = detectors
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> OutlierEnsemble:
+        """Fits every member on the rows of ``X`` (``y`` is ignored).
+
+        Raises:
+            ConfigError: for no members, a member that is no outlier detector, or a
+                ``contamination`` outside (0, 0.5].
+        """
+        members = list(self.detectors) if isinstance(self.detectors, Sequence) else None
+        if not members:
+            raise ConfigError(
+                f"detectors must be a non-empty list of outlier detectors, got "
+                f"{value_text(self.detectors)}"
+            )
+        for i, det in enumerate(members):
+            if not (hasattr(det, "fit") and hasattr(det, "score_samples")):
+                raise ConfigError(
+                    f"detectors[{i}] ({type(det).__name__}) has no fit and score_samples: "
+                    "pass outlier detectors such as AutoencoderOutlierDetector or IsolationForest"
+                )
+        _check_contamination(self.contamination)
+        # validated here too, so the ensemble knows its features (n_features_in_, names)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        self.detectors_ = [clone(det).fit(X) for det in members]
+        self._references = [-det.score_samples(X) for det in self.detectors_]
+        _set_threshold(self, ensemble_scores(self._references, self._references))
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality of each row: the negative ensemble anomaly score."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        members = [-det.score_samples(X) for det in self.detectors_]
+        return -ensemble_scores(self._references, members)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _check_contamination(c: Any) -> None:
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < c <= 0.5:
+        raise ConfigError(f"contamination must be a number in (0, 0.5], got {value_text(c)}")
+
+
+def _set_threshold(detector: Any, anomaly: np.ndarray) -> None:
+    """The fitted threshold attributes of a detector, from its anomaly scores of the training rows."""
+    # sklearn's convention: the contamination share of training rows lies below offset_.
+    detector.offset_ = float(np.percentile(-anomaly, 100.0 * detector.contamination))
+    detector.decision_scores_ = anomaly
+    detector.threshold_ = -detector.offset_
+    detector.labels_ = (anomaly > detector.threshold_).astype(int)
+
+
+__all__ = ["AutoencoderOutlierDetector", "OutlierEnsemble"]

@@ -72,12 +72,19 @@ class AutoencoderModelMixin(BaseEstimator):
     ``__init__`` and calls :meth:`_fit_autoencoder` from ``fit``.
     """
 
-    def _fit_autoencoder(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_autoencoder(
+        self, X: Any, n_models: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, list[AutoEncoder]]:
         """Validates ``X``, fits the scaling and trains ``model_``.
 
+        Args:
+            X: the fit data.
+            n_models: how many models to train on it, the i-th seeded with the
+                estimator's seed + i (an ensemble over seeds); ``model_`` is the first.
+
         Returns:
-            ``X`` as validated (2-D, float) and the model's view of it: scaled into
-            [0, 1], float32, of shape ``(n, *input_shape_)``.
+            ``X`` as validated (2-D, float), the model's view of it (scaled into
+            [0, 1], float32, of shape ``(n, *input_shape_)``) and the trained models.
         """
         input_shape = self._check_params()
         # BatchNorm layers cannot train on a single sample, hence at least 2 rows.
@@ -87,16 +94,20 @@ class AutoencoderModelMixin(BaseEstimator):
         self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
         x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
         seed = self._seed()
-        # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            torch.manual_seed(seed)
-            model = build_model(cfg)
-            if self.epochs is None or self.epochs > 0:
-                self._train(model, x, seed)
-        self.model_ = model.cpu().eval()
+        models = []
+        # the first model's epochs and stop reason are the ones reported
+        for member_seed in reversed(range(seed, seed + n_models)):
+            # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                torch.manual_seed(member_seed)
+                model = build_model(cfg)
+                if self.epochs is None or self.epochs > 0:
+                    self._train(model, x, member_seed)
+            models.insert(0, model.cpu().eval())
+        self.model_ = models[0]
         self.n_components_ = cfg.latent_dim
         self.input_shape_ = shape
-        return X, x.numpy()
+        return X, x.numpy(), models
 
     def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
         """Trains ``model`` in place with the package's trainer set-up, writing no files.
@@ -377,7 +388,7 @@ class AutoencoderTransformer(
             ValueError: for invalid data (non-finite values, fewer than 2 rows; a
                 ``DataError`` for values outside [0, 1] with ``scale="none"``).
         """
-        X, x = self._fit_autoencoder(X)
+        X, x, _ = self._fit_autoencoder(X)
         x_hat = self._from_unit(ModelCodec(self.model_).reconstruct(x).reshape(len(X), -1))
         self.reconstruction_error_ = float(((X - x_hat) ** 2).sum(axis=1).mean())
         return self

@@ -1,7 +1,11 @@
 """``autoencoders score``: one anomaly score per sample of a data set, and a flag at a threshold.
 
 The model comes from a checkpoint; the score is any of the registered anomaly
-scores (:data:`autoencoders.evaluation.anomaly.SCORES`). Scores that must be
+scores (:data:`autoencoders.evaluation.anomaly.SCORES`). Several checkpoints
+(models of other seeds or kinds, trained on the same normal data) are scored as
+an ensemble: each member's score is standardised on its scores of the held-out
+reference data, and the members' standardised scores are averaged
+(:func:`~autoencoders.evaluation.anomaly.ensemble_scores`). Scores that must be
 fitted (``density``, ``combined``, ``feature``), and the default threshold,
 use *reference* data: the normal data the model was trained on. By default
 that is the run's own data set, read from ``run.json`` in the checkpoint's run
@@ -62,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from autoencoders.evaluation.anomaly import SCORES
 
     parser.add_argument(
-        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
+        "checkpoint",
+        type=Path,
+        nargs="+",
+        help="a .ckpt file written by `autoencoders train`; several are scored as an "
+        "ensemble (the mean of their scores, each standardised on held-out normal data)",
     )
     parser.add_argument(
         "--dataset", required=True, help="data set name or path of the samples to score"
@@ -117,36 +125,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scores the data set and writes the scores; returns the exit status."""
-    from autoencoders.assess import ModelCodec
-    from autoencoders.checkpoint import load
-    from autoencoders.evaluation.anomaly import make_score
-
     _check_options(args)
-    model = load(args.checkpoint)
-    config = getattr(model, "config", None) or {}
-    shape = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
-    codec = ModelCodec(model, batch_size=args.batch_size)
-    scorer = make_score(args.score)
+    members = [Member.load(path, args) for path in args.checkpoint]
+    first = members[0]
+    for other in members[1:]:
+        if other.shape != first.shape:
+            raise CheckpointError(
+                f"{other.path} takes samples of shape {other.shape} but {first.path} takes "
+                f"{first.shape}: the models of an ensemble must take the same samples"
+            )
     # The samples are opened (and checked against the model) before any reference work.
-    samples = open_samples(args, shape, config)
-    reference = None
+    samples = open_samples(args, first.shape, first.config, first.path)
     fitted = args.score not in ("recon-sse", "recon-bce")
-    if fitted or (args.threshold is None and args.contamination is None):
-        reference = reference_data(args, config, shape)
-    if fitted:
-        scorer.fit(codec, reference.train, reference.held_out)
-    scores = np.concatenate(
-        [scorer.score(codec, batch) for batch in samples.batches(args.batch_size)] or [np.zeros(0)]
+    needs_reference = (
+        fitted or (args.threshold is None and args.contamination is None) or len(members) > 1
     )
-    threshold, why = _threshold(args, scores, scorer, codec, reference)
+    loaded: dict[str, Reference] = {}
+    for member in members if needs_reference else []:
+        member.fit(fitted, reference_data(args, member.config, member.shape, member.path, loaded))
+    ensemble = Ensemble(members)
+    scores = np.concatenate(
+        [ensemble.score(batch) for batch in samples.batches(args.batch_size)] or [np.zeros(0)]
+    )
+    threshold, why = _threshold(args, scores, ensemble, first.reference)
     flags = scores > threshold
     _write(args.out, scores, flags)
+    what = (
+        args.score if len(members) == 1 else f"an ensemble of {len(members)} models' {args.score}"
+    )
     print(
-        f"scored {len(scores)} samples of {args.dataset} with {args.score}; threshold "
+        f"scored {len(scores)} samples of {args.dataset} with {what}; threshold "
         f"{threshold:.6g} ({why}); {int(flags.sum())} flagged "
         f"({100 * flags.mean() if len(flags) else 0:.1f}%); wrote {args.out}"
     )
     return 0
+
+
+@dataclass
+class Member:
+    """One checkpoint's model and its fitted score; ``reference`` is its normal data."""
+
+    path: Path
+    codec: Any
+    config: dict
+    shape: tuple[int, ...]
+    scorer: Any
+    reference: Reference | None = None
+    #: the member's scores of held-out normal data, on which an ensemble standardises it
+    normal_scores: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, path: Path, args: argparse.Namespace) -> Member:
+        from autoencoders.assess import ModelCodec
+        from autoencoders.checkpoint import load
+        from autoencoders.evaluation.anomaly import make_score
+
+        model = load(path)
+        config = getattr(model, "config", None) or {}
+        shape = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
+        codec = ModelCodec(model, batch_size=args.batch_size)
+        return cls(path, codec, config, shape, make_score(args.score))
+
+    def fit(self, fitted: bool, reference: Reference) -> None:
+        """Fits the score on the reference data (if it is fitted) and scores its held-out rows."""
+        self.reference = reference
+        if fitted:
+            self.scorer.fit(self.codec, reference.train, reference.held_out)
+        self.normal_scores = self.score(reference.rows())
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return self.scorer.score(self.codec, x)
+
+
+@dataclass
+class Ensemble:
+    """One score from one or more members: a lone member's own, else their standardised mean."""
+
+    members: list[Member]
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        from autoencoders.evaluation.anomaly import ensemble_scores
+
+        if len(self.members) == 1:
+            return self.members[0].score(x)
+        return ensemble_scores(
+            [m.normal_scores for m in self.members], [m.score(x) for m in self.members]
+        )
 
 
 # ------------------------------------------------------------------ checks
@@ -205,7 +269,9 @@ class Samples:
             yield batch
 
 
-def open_samples(args: argparse.Namespace, shape: tuple[int, ...], config: dict) -> Samples:
+def open_samples(
+    args: argparse.Namespace, shape: tuple[int, ...], config: dict, checkpoint: Path
+) -> Samples:
     """The data to score: a memory-mapped ``.npy``, or a split read by the data module.
 
     Raises:
@@ -225,21 +291,23 @@ def open_samples(args: argparse.Namespace, shape: tuple[int, ...], config: dict)
                 f"{path}: expected an array of numbers of shape (N, ...), got {values.dtype} "
                 f"of shape {values.shape}"
             )
-        _check_shape(tuple(values.shape[1:]), shape, args)
+        _check_shape(tuple(values.shape[1:]), shape, args, checkpoint)
         scale = 255.0 if values.dtype == np.uint8 else 1.0
         return Samples(values, shape, scale, str(path))
     dm = _datamodule(args.dataset, args.data_dir, config)
-    _check_shape(tuple(dm.sample_shape), shape, args)
+    _check_shape(tuple(dm.sample_shape), shape, args, checkpoint)
     x, _ = dm.full_arrays(args.split)
     return Samples(x.numpy(), shape, 1.0, f"{args.dataset} ({args.split} split)")
 
 
-def _check_shape(found: tuple[int, ...], shape: tuple[int, ...], args: argparse.Namespace) -> None:
+def _check_shape(
+    found: tuple[int, ...], shape: tuple[int, ...], args: argparse.Namespace, checkpoint: Path
+) -> None:
     """Accepts the model's shape, or that shape without a leading channel of 1."""
     if not shape or found == shape or (shape[0] == 1 and found == shape[1:]):
         return
     raise CheckpointError(
-        f"{args.checkpoint} takes samples of shape {shape} but {args.dataset} has "
+        f"{checkpoint} takes samples of shape {shape} but {args.dataset} has "
         f"{found}: score data of the shape the model was trained on"
     )
 
@@ -265,9 +333,22 @@ class Reference:
     held_out: np.ndarray | None
     where: str
 
+    def rows(self) -> np.ndarray:
+        """The rows statistics are taken on: held-out ones where there are any."""
+        return self.held_out if self.held_out is not None else self.train
 
-def reference_data(args: argparse.Namespace, config: dict, shape: tuple[int, ...]) -> Reference:
+
+def reference_data(
+    args: argparse.Namespace,
+    config: dict,
+    shape: tuple[int, ...],
+    checkpoint: Path,
+    loaded: dict[str, Reference] | None = None,
+) -> Reference:
     """The run's own data (``run.json``), or ``--reference``: its train and validation splits.
+
+    ``loaded`` keeps the references already read, by what decides their rows, so
+    the members of an ensemble trained on the same data read it once.
 
     Raises:
         CheckpointError: if neither is available, or the data does not fit the model.
@@ -276,11 +357,11 @@ def reference_data(args: argparse.Namespace, config: dict, shape: tuple[int, ...
 
     run: dict[str, Any] = {}
     if args.reference is None:
-        run_dir, _ = checkpoint_in(args.checkpoint)
+        run_dir, _ = checkpoint_in(checkpoint)
         run_json = run_dir / "run.json"
         if not run_json.is_file():
             raise CheckpointError(
-                f"no run.json beside {args.checkpoint}, so its training data is unknown: pass "
+                f"no run.json beside {checkpoint}, so its training data is unknown: pass "
                 "--reference DATASET (normal data), or --threshold/--contamination with a "
                 "recon-* score"
             )
@@ -293,19 +374,26 @@ def reference_data(args: argparse.Namespace, config: dict, shape: tuple[int, ...
         dataset, data_dir = str(run.get("dataset", "digits")), run.get("data_dir")
     else:
         dataset, data_dir = args.reference, args.data_dir
+    key = json.dumps([dataset, data_dir, config.get("model"),
+                      {k: run.get(k) for k in _DATA_KEYS}], default=str)  # fmt: skip
+    if loaded is not None and key in loaded:
+        return loaded[key]
     dm = _datamodule(dataset, data_dir, config, run)
     if tuple(dm.sample_shape) != shape:
         raise CheckpointError(
-            f"{args.checkpoint} takes samples of shape {shape} but the reference data "
+            f"{checkpoint} takes samples of shape {shape} but the reference data "
             f"{dataset} has {tuple(dm.sample_shape)}: pass --reference data of that shape"
         )
     train = dm.full_arrays("train")[0].numpy()[:MAX_REFERENCE]
     held_out = dm.full_arrays("val")[0].numpy()
-    return Reference(train, held_out if len(held_out) else None, dataset)
+    reference = Reference(train, held_out if len(held_out) else None, dataset)
+    if loaded is not None:
+        loaded[key] = reference
+    return reference
 
 
 def _threshold(
-    args: argparse.Namespace, scores: np.ndarray, scorer: Any, codec: Any, ref: Reference | None
+    args: argparse.Namespace, scores: np.ndarray, ensemble: Ensemble, ref: Reference | None
 ) -> tuple[float, str]:
     if args.threshold is not None:
         return float(args.threshold), "given"
@@ -318,7 +406,7 @@ def _threshold(
     assert ref is not None  # run() loads it whenever no threshold is given
     q = args.quantile
     rows, kind = (ref.held_out, "held-out") if ref.held_out is not None else (ref.train, "training")
-    ref_scores = scorer.score(codec, rows)
+    ref_scores = ensemble.score(rows)
     return float(np.quantile(ref_scores, q)), (
         f"the {q:g} quantile of {len(ref_scores)} {kind} scores of {ref.where}"
     )

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from autoencoders import evaluation as ev
+from autoencoders.evaluation.anomaly import ensemble_scores
 
 
 def test_auc_separable_random_and_inverted(rng):
@@ -53,3 +54,18 @@ def test_latent_density_flags_outlier_cluster(rng):
     assert scores.shape == (120,)
     assert ev.roc_auc(scores, is_anomaly) > 0.99
     np.testing.assert_array_equal(scores, ev.latent_density_scores(z_train, z_test, n_components=3))
+
+
+def test_ensemble_scores_weigh_members_equally_whatever_their_units(rng):
+    reference = rng.normal(size=200)
+    scores = rng.normal(size=50)
+    # a member in other units (x100, shifted) counts the same as the first after standardising
+    both = ensemble_scores([reference, 100 * reference + 7], [scores, 100 * scores + 7])
+    np.testing.assert_allclose(both, (scores - reference.mean()) / reference.std())
+    # two members that disagree: the mean of their z-scores
+    other_ref, other = rng.normal(size=200), rng.normal(size=50)
+    mixed = ensemble_scores([reference, other_ref], [scores, other])
+    z = [(s - r.mean()) / r.std() for r, s in ((reference, scores), (other_ref, other))]
+    np.testing.assert_allclose(mixed, (z[0] + z[1]) / 2)
+    with pytest.raises(ValueError, match="one reference per member"):
+        ensemble_scores([reference], [scores, scores])

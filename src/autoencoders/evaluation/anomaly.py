@@ -13,7 +13,7 @@ codec's ``model`` (an autoencoder), whose encoder it looks inside.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -354,6 +354,42 @@ def _activations(encoder: Any, taps: list[Any], x: Any) -> list[Any]:
         for h in hooks:
             h.remove()
     return [x.flatten(1).float(), *(s.float() for s in seen), out.flatten(1).float()]
+
+
+def standardise_scores(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``scores`` as z-scores of the ``reference`` scores (normal data), so members compare.
+
+    A constant reference leaves the scores centred but unscaled.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    return (np.asarray(scores, dtype=np.float64) - reference.mean()) / (reference.std() or 1.0)
+
+
+def ensemble_scores(references: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> np.ndarray:
+    """The anomaly score of an ensemble: the mean of its members' standardised scores.
+
+    Models trained with different seeds score in different units (one reconstructs
+    a little better than another); each member's scores are standardised on its
+    own scores of normal data before averaging, so every member weighs the same.
+
+    Args:
+        references: per member, its scores of normal data (e.g. the training rows).
+        scores: per member, its scores of the samples to rate, all of one length.
+
+    Returns:
+        One score per sample, higher = more anomalous.
+
+    Raises:
+        ValueError: if the members are missing or the two lists differ in length.
+    """
+    if not scores or len(references) != len(scores):
+        raise ValueError(
+            f"ensemble_scores needs one reference per member, got {len(references)} "
+            f"references for {len(scores)} members"
+        )
+    return np.mean(
+        [standardise_scores(ref, s) for ref, s in zip(references, scores, strict=True)], axis=0
+    )
 
 
 #: anomaly score name -> factory of an unfitted score (keyword options allowed)

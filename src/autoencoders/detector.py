@@ -45,7 +45,37 @@ AUTO_LATENT_MAX = 20
 MAX_MODELS = 100
 
 
-class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
+class _Thresholded(OutlierMixin):
+    """scikit-learn's outlier conventions from ``score_samples`` and a fitted ``offset_``."""
+
+    contamination: float
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _set_threshold(self, anomaly: np.ndarray) -> None:
+        """The fitted threshold attributes, from the anomaly scores of the training rows."""
+        # sklearn's convention: the contamination share of training rows lies below offset_.
+        self.offset_ = float(np.percentile(-anomaly, 100.0 * self.contamination))
+        self.decision_scores_ = anomaly
+        self.threshold_ = -self.offset_
+        self.labels_ = (anomaly > self.threshold_).astype(int)
+
+
+class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
     """Outlier detection with an autoencoder: rows it models badly are outliers.
 
     Rows of ``X`` are scaled into [0, 1] from the fit data, reshaped to
@@ -173,7 +203,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         ]
         # each member's training scores are its reference for standardising (ensembles only)
         self._references = members
-        _set_threshold(self, self._combine(members))
+        self._set_threshold(self._combine(members))
         return self
 
     # -------------------------------------------------------------- predict
@@ -184,19 +214,6 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
             s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)
         ]
         return -self._combine(members)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """+1 for inliers and -1 for outliers."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
 
     # -------------------------------------------------------------- helpers
     def _combine(self, members: list[np.ndarray]) -> np.ndarray:
@@ -242,7 +259,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderModelMixin):
         return self.latent_dim
 
 
-class OutlierEnsemble(OutlierMixin, BaseEstimator):
+class OutlierEnsemble(_Thresholded, BaseEstimator):
     """Several outlier detectors as one: the mean of their standardised anomaly scores.
 
     Detectors that model the data differently miss different outliers (a linear
@@ -301,7 +318,7 @@ class OutlierEnsemble(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
         self.detectors_ = [clone(det).fit(X) for det in members]
         self._references = [-det.score_samples(X) for det in self.detectors_]
-        _set_threshold(self, ensemble_scores(self._references, self._references))
+        self._set_threshold(ensemble_scores(self._references, self._references))
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -311,32 +328,10 @@ class OutlierEnsemble(OutlierMixin, BaseEstimator):
         members = [-det.score_samples(X) for det in self.detectors_]
         return -ensemble_scores(self._references, members)
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """+1 for inliers and -1 for outliers."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 def _check_contamination(c: Any) -> None:
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < c <= 0.5:
         raise ConfigError(f"contamination must be a number in (0, 0.5], got {value_text(c)}")
-
-
-def _set_threshold(detector: Any, anomaly: np.ndarray) -> None:
-    """The fitted threshold attributes of a detector, from its anomaly scores of the training rows."""
-    # sklearn's convention: the contamination share of training rows lies below offset_.
-    detector.offset_ = float(np.percentile(-anomaly, 100.0 * detector.contamination))
-    detector.decision_scores_ = anomaly
-    detector.threshold_ = -detector.offset_
-    detector.labels_ = (anomaly > detector.threshold_).astype(int)
 
 
 __all__ = ["AutoencoderOutlierDetector", "OutlierEnsemble"]

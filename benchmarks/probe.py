@@ -42,7 +42,9 @@ SETUPS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "denoising-conv": ("conv", 20, {"noise": "salt_pepper", "noise_ratio": 0.25}),
     "denoising-conv-0.5": ("conv", 20, {"noise": "salt_pepper", "noise_ratio": 0.5}),
     "masked-conv": ("conv", 20, {"noise": "masking", "noise_ratio": 0.5}),
-}
+    "wide-denoising-conv": ("conv", 20, {"channels": (64, 128, 256), "noise": "salt_pepper",
+                                         "noise_ratio": 0.25}),
+}  # fmt: skip
 BASELINES = ("pca", "pixels")
 #: label subsets each model is probed with
 SUBSETS = (0, 1, 2)

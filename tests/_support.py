@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import lightning as L
 import torch
@@ -34,3 +38,20 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
         [sys.executable, "-m", "autoencoders.cli", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+#: the repository's root, for the scripts outside the package (benchmarks/)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def benchmark_module(name: str) -> Iterator[ModuleType]:
+    """``benchmarks/<name>.py`` imported as module ``name`` (its dataclasses need it registered)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
+from _support import benchmark_module
 from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def train_speed():
-    spec = importlib.util.spec_from_file_location(
-        "train_speed", ROOT / "benchmarks" / "train_speed.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_speed"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("train_speed", None)
+    with benchmark_module("train_speed") as module:
+        yield module
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,20 +11,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from _support import ROOT, benchmark_module
 from autoencoders.evaluation.anomaly import SCORES, ensemble_scores
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "one_class.py"
 
 
 @pytest.fixture(scope="module")
 def one_class():
-    spec = importlib.util.spec_from_file_location("one_class", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["one_class"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("one_class", None)
+    with benchmark_module("one_class") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from _support import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def outliers():
-    spec = importlib.util.spec_from_file_location("outliers", ROOT / "benchmarks" / "outliers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["outliers"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("outliers", None)
+    with benchmark_module("outliers") as module:
+        yield module
 
 
 def test_signals_are_seeded_and_carry_each_anomaly_kind(outliers):

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from _support import ROOT, benchmark_module
+
 SCRIPT = ROOT / "benchmarks" / "probe.py"
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("probe_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["probe_benchmark"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("probe_benchmark", None)
+    with benchmark_module("probe") as module:
+        yield module
 
 
 def test_the_pca_baseline_runs_and_is_tabulated(tmp_path):

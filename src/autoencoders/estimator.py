@@ -95,22 +95,25 @@ class AutoencoderModelMixin(BaseEstimator):
         x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
         seed = self._seed()
         models = []
-        # the first model's epochs and stop reason are the ones reported
-        for member_seed in reversed(range(seed, seed + n_models)):
+        for member_seed in range(seed, seed + n_models):
             # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
             with torch.random.fork_rng(devices=self._cuda_devices()):
                 torch.manual_seed(member_seed)
                 model = build_model(cfg)
                 if self.epochs is None or self.epochs > 0:
-                    self._train(model, x, member_seed)
-            models.insert(0, model.cpu().eval())
+                    epochs, reason = self._train(model, x, member_seed)
+                    if not models:  # the first model's epochs and stop reason are reported
+                        self.n_epochs_, self.stop_reason_ = epochs, reason
+            models.append(model.cpu().eval())
         self.model_ = models[0]
         self.n_components_ = cfg.latent_dim
         self.input_shape_ = shape
         return X, x.numpy(), models
 
-    def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> None:
+    def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> tuple[int, str]:
         """Trains ``model`` in place with the package's trainer set-up, writing no files.
+
+        Returns the epochs trained and why training stopped, in words.
 
         With ``epochs=None`` a seeded ``validation_fraction`` of the rows is held
         out, and training stops once their loss has not improved for ``patience``
@@ -148,13 +151,14 @@ class AutoencoderModelMixin(BaseEstimator):
                 ),
             )
             trainer.fit(model, datamodule=datamodule)
-        self.n_epochs_ = int(trainer.current_epoch)
         stopper = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
-        self.stop_reason_ = (
+        reason = (
             stopper.reason(trainer, rule) if stopper is not None else limit_reason(trainer, rule)
         )
+        epochs = int(trainer.current_epoch)
         # Drop the trainer, which holds the data module and with it a copy of X.
         model.trainer = None  # type: ignore[assignment]
+        return epochs, reason
 
     # -------------------------------------------------------------- helpers
     def _check_params(self) -> tuple[int, ...] | None:

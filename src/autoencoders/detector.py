@@ -198,9 +198,7 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             for i, model in enumerate(self.models_)
         ]
         self.scorer_ = self.scorers_[0]
-        members = [
-            s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)
-        ]
+        members = self._member_scores(x)
         # each member's training scores are its reference for standardising (ensembles only)
         self._references = members
         self._set_threshold(self._combine(members))
@@ -210,12 +208,13 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality of each row: the negative anomaly score (lower = more abnormal)."""
         x = self._model_input(self._check_input(X))
-        members = [
-            s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)
-        ]
-        return -self._combine(members)
+        return -self._combine(self._member_scores(x))
 
     # -------------------------------------------------------------- helpers
+    def _member_scores(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each member's anomaly scores of ``x`` (in the model's input shape)."""
+        return [s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)]
+
     def _combine(self, members: list[np.ndarray]) -> np.ndarray:
         if len(members) == 1:
             return members[0]

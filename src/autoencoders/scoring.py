@@ -212,6 +212,22 @@ class Ensemble:
             [m.normal_scores for m in self.members], [m.score(x) for m in self.members]
         )
 
+    def reference_scores(self) -> np.ndarray:
+        """The ensemble's scores of the first member's held-out reference rows.
+
+        Each member scored its reference rows when it was fitted; where the members
+        share one reference (the usual case), those scores are reused, not recomputed.
+        """
+        from autoencoders.evaluation.anomaly import ensemble_scores
+
+        first = self.members[0]
+        if len(self.members) == 1:
+            return first.normal_scores
+        if all(m.reference is first.reference for m in self.members):
+            normal = [m.normal_scores for m in self.members]
+            return ensemble_scores(normal, normal)
+        return self.score(first.reference.rows())
+
 
 # ------------------------------------------------------------------ checks
 def _check_options(args: argparse.Namespace) -> None:
@@ -405,8 +421,8 @@ def _threshold(
         )
     assert ref is not None  # run() loads it whenever no threshold is given
     q = args.quantile
-    rows, kind = (ref.held_out, "held-out") if ref.held_out is not None else (ref.train, "training")
-    ref_scores = ensemble.score(rows)
+    kind = "held-out" if ref.held_out is not None else "training"
+    ref_scores = ensemble.reference_scores()
     return float(np.quantile(ref_scores, q)), (
         f"the {q:g} quantile of {len(ref_scores)} {kind} scores of {ref.where}"
     )

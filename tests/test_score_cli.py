@@ -218,3 +218,16 @@ def test_missing_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["score", "nope.ckpt", "--dataset", "digits", "--out", "s.csv"]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint at nope.ckpt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_is_one_line_exit_130_and_writes_nothing(trained, tmp_path, monkeypatch, capsys):
+    def interrupted(self, x):  # Ctrl-C while the batches are being scored
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scoring.Ensemble, "score", interrupted)
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(trained), "--dataset", "digits", "--out", str(out),
+                 "--threshold", "1"]) == 130  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert err == "autoencoders score: interrupted; files not yet finished were not written"
+    assert not out.exists()

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import re
+import signal
 import sys
 import textwrap
 import typing
@@ -690,6 +691,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingStopped as err:
         _say(f"{name}: {err}")
         return err.exit_code
+    except KeyboardInterrupt:
+        # outputs are written atomically, so an unfinished one is simply absent
+        _say(f"{name}: interrupted; files not yet finished were not written")
+        return 128 + signal.SIGINT
     except UserError as err:
         _say(f"{name}: error: {err}")
         return err.exit_code

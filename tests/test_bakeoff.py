@@ -3,7 +3,10 @@
 import base64
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import numpy as np
@@ -167,3 +170,65 @@ def test_one_class_protocol_takes_any_registered_score(tmp_path):
     entry = json.loads((out / "results.json").read_text())["models"]["simple"][SEED]
     assert entry["one-class"]["status"] == "ok" and entry["one-class"]["mean_auc"] > 0.6
     assert "scored by code density plus squared error" in (out / "report.md").read_text()
+
+
+def _bakeoff_cli(out, *options):
+    """``autoencoders bakeoff`` in its own process: (the stages it ran, results.json, report.md)."""
+    command = [sys.executable, "-m", "autoencoders.cli", "bakeoff", "--dataset", "digits",
+               "--models", "simple", "--no-one-class", "--batch-size", "128", "--out", str(out),
+               *options]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ran = re.findall(r"^\[\d+/\d+\] (\S+): (\S+) \(", done.stderr, flags=re.MULTILINE)
+    results = json.loads((out / "results.json").read_text())
+    return set(ran), results, (out / "report.md").read_text()
+
+
+def test_a_rerun_under_new_settings_retrains_and_reports_only_them(tmp_path):
+    out = tmp_path / "bo"
+    ran, _, _ = _bakeoff_cli(out, "--epochs", "2", "--latent-dim", "4", "--anomaly-epochs", "1")
+    assert ran == {("pca", "evaluate"), ("pca", "held-out"), ("simple", "train"),
+                   ("simple", "evaluate"), ("simple", "held-out")}  # fmt: skip
+
+    # other epochs and code size: every stage that depends on them runs again; PCA's
+    # held-out protocol (2-unit code, no training) depends on neither and is kept
+    ran, results, report = _bakeoff_cli(out, "--epochs", "3", "--latent-dim", "5",
+                                        "--anomaly-epochs", "1")  # fmt: skip
+    assert ran == {("pca", "evaluate"), ("simple", "train"), ("simple", "evaluate")}
+    simple = results["models"]["simple"][SEED]
+    assert simple["train"]["epochs"] == 3 and simple["train"]["settings"]["latent_dim"] == 5
+    assert simple["evaluate"]["settings"]["epochs"] == 3
+    header = report.split("\n\n")[1]
+    assert "latent size 5" in header and "exactly 3 epochs" in header
+    assert "- simple seed 42: 3 epochs; trained the fixed --epochs 3" in report
+    assert "2 epochs" not in report
+    row = next(line for line in report.splitlines() if line.startswith("| simple "))
+    assert f"{simple['evaluate']['probe_accuracy']:.3f}" in row
+    assert f"{simple['held-out']['auc']:.3f}" in row
+    config = json.loads((out / "models" / "simple" / f"seed-{SEED}" / "config.json").read_text())
+    assert config["latent_dim"] == 5
+
+    # only the anomaly models' epochs: only the held-out model trains again
+    ran, results, _ = _bakeoff_cli(out, "--epochs", "3", "--latent-dim", "5",
+                                   "--anomaly-epochs", "2")  # fmt: skip
+    assert ran == {("simple", "held-out")}
+    assert results["models"]["simple"][SEED]["held-out"]["epochs"] == 2
+
+    # the same settings again: nothing runs, and the report is the same
+    before = (out / "report.md").read_text()
+    ran, _, report = _bakeoff_cli(out, "--epochs", "3", "--latent-dim", "5",
+                                  "--anomaly-epochs", "2")  # fmt: skip
+    assert ran == set() and report == before
+
+
+def test_umap_numba_functions_are_cached_on_disk():
+    """UMAP's compilation (~30 s a process) is paid once per install, not in every bake-off."""
+    from autoencoders.evaluation.embedding import load_umap
+
+    module = load_umap()
+    assert load_umap() is module
+    from umap import layouts, umap_
+
+    for fn in (umap_.smooth_knn_dist, layouts._nb_optimize_layout_euclidean_single_epoch):
+        assert type(fn._cache).__name__ != "NullCache", fn

@@ -69,3 +69,13 @@ def test_markdown_reports_every_column(train_speed, loader):
     line = next(line for line in text.splitlines() if line.startswith("| deep"))
     assert line.count("|") == header.count("|")
     assert "| 2% | 2% | 4% |" in line
+
+
+def test_many_models_benchmark_writes_its_tables(tmp_path):
+    with benchmark_module("many_models") as many_models:
+        out = tmp_path / "many.md"
+        many_models.main(["--classes", "0", "1", "--max-epochs", "2", "--min-steps", "0",
+                          "--ensemble", "2", "--detector-epochs", "2", "--out", str(out)])  # fmt: skip
+    text = out.read_text()
+    assert "## One-class: 2 per-class models" in text
+    assert "| n_models=1 | n_models=2 | ratio |" in text

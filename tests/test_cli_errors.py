@@ -156,7 +156,7 @@ CASES = [
     ("option-of-another-model", [*TRAIN, "--model", "deep", "--sparsity", "0.1"], "do not apply to model 'deep'"),
     ("switch-given-a-value", [*TRAIN, "--overwrite=yes"], "--overwrite"),
     ("config-file-unknown-key", _config_file_with_unknown_key, "epochz"),
-    ("resume-with-model-option", ["train", "--resume", "nowhere", "--latent-dim", "3"], "a resumed run keeps"),
+    ("resume-with-model-option", ["train", "--resume", "nowhere", "--latent-dim", "3"], "nothing to resume"),
     ("unknown-command", ["trian"], "trian"),
     ("no-command", [], "give a command"),
     ("missing-positional", ["evaluate"], "checkpoint"),

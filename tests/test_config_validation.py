@@ -152,9 +152,13 @@ def test_every_variant_default_validates(name):
     assert cfg.encoder_features() == cfg.make_bottleneck().in_features
 
 
-def test_default_run_settings_validate():
+def test_default_run_settings_validate_and_each_rule_bites():
     TrainConfig().validate()
     TrainConfig(precision="bf16-mixed", strategy="ddp", threads=2, train_size=10).validate()
+    # the same fields out of their range or choices: validate() names each one
+    for field, bad in [("threads", 0), ("train_size", 0), ("precision", "fp7"), ("strategy", "x")]:
+        with pytest.raises(ConfigError, match="--" + field.replace("_", "-")):
+            dataclasses.replace(TrainConfig(), **{field: bad}).validate()
 
 
 def test_fields_of_one_name_share_one_rule():

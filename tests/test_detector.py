@@ -22,6 +22,17 @@ from autoencoders.models import VARIANTS
 FAST = {"model": "simple", "latent_dim": 10, "epochs": 30, "batch_size": 32, "lr": 1e-2}
 
 
+#: scikit-learn checks that compare outputs at rtol 1e-7. The model computes in
+#: float32, and BLAS rounds a row's result differently with the rows around it (one
+#: or two float32 units, ~1e-7 relative), so these pass or fail with the machine's
+#: kernels. The property itself (a row's output does not depend on the other rows)
+#: is checked at float32's tolerance by ``test_scores_do_not_depend_on_the_other_rows``.
+FLOAT32_ROUNDING_CHECKS = {
+    "check_methods_sample_order_invariance": "float32 rounding depends on the row order",
+    "check_methods_subset_invariance": "float32 rounding depends on the rows batched together",
+}
+
+
 @pytest.fixture(scope="module")
 def digits() -> tuple[np.ndarray, np.ndarray]:
     data = load_digits()
@@ -149,7 +160,9 @@ def test_an_ensemble_averages_its_members_standardised_scores(digits):
     assert ensemble.model_ is ensemble.models_[0] and ensemble.scorer_ is ensemble.scorers_[0]
     # the first member is the single model of the same seed; the others differ
     weights = [next(m.parameters()).detach().numpy() for m in ensemble.models_]
-    np.testing.assert_array_equal(weights[0], next(single.model_.parameters()).detach().numpy())
+    # (to float rounding: the members train as one batched computation, autoencoders.batched)
+    np.testing.assert_allclose(weights[0], next(single.model_.parameters()).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
     assert not np.allclose(weights[1], weights[0]) and not np.allclose(weights[2], weights[1])
     members = [-AutoencoderOutlierDetector(**{**quick, "random_state": 3 + i}).fit(X).score_samples(X)
                for i in range(3)]  # fmt: skip
@@ -184,10 +197,34 @@ def test_nan_input_is_refused(fitted, digits):
         fitted.predict(X)
 
 
-# scikit-learn's own contract checks (1-4 features, so the one-layer model). Every
-# check applies and passes; the array-API check skips itself unless SCIPY_ARRAY_API=1.
+def test_defaults_fit_a_three_column_table():
+    X = np.random.default_rng(0).random((60, 3))
+    det = AutoencoderOutlierDetector().fit(X)
+    # a quarter of 3 features is 1; three mlp layers cannot narrow 3 -> 1, two can
+    assert det.latent_dim_ == det.n_components_ == 1 and det.num_layers_ == 2
+    assert det.latent_dim is None and det.model_options is None  # the parameters stay
+    assert det.predict(X).shape == (60,)
+
+
+def test_scores_do_not_depend_on_the_other_rows(digits):
+    # scikit-learn's sample-order and subset checks, at float32's tolerance (deep model)
+    X = digits[0][:300]
+    det = AutoencoderOutlierDetector(epochs=2, batch_size=64).fit(X)
+    order = np.random.default_rng(0).permutation(len(X))
+    scores = det.score_samples(X)
+    np.testing.assert_allclose(det.score_samples(X[order]), scores[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(det.score_samples(X[7:10]), scores[7:10], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        det.decision_function(X[order]), (scores - det.offset_)[order], rtol=1e-5, atol=1e-5
+    )
+
+
+# scikit-learn's own contract checks, on their tables of 1-10 features, with the
+# defaults (latent_dim and depth chosen at fit, early stopping). All but two apply
+# and pass (the array-API check skips itself unless SCIPY_ARRAY_API=1); see
+# FLOAT32_ROUNDING_CHECKS for the two, whose property a test here checks instead.
 @parametrize_with_checks(
-    [AutoencoderOutlierDetector("simple", latent_dim=1, epochs=1, batch_size=16)]
+    [AutoencoderOutlierDetector()], expected_failed_checks=lambda _: FLOAT32_ROUNDING_CHECKS
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -111,4 +111,26 @@ def test_resumed_early_stopping_run_keeps_its_best_epoch(tmp_path):
     assert "trained 6 epoch(s)" in again.stdout or "stopped early" in again.stdout
     state = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
     stopper = next(v for k, v in state["callbacks"].items() if k.startswith("BestWeights"))
-    assert 1 <= stopper["best_epoch"] <= 6
+    # the kept best is the lowest validation loss of both sessions, in the session it came from
+    first_losses, later_losses = _validation_losses(folder, session_files=2)
+    best = float(stopper["best_score"])
+    assert best == pytest.approx(min(first_losses + later_losses), rel=1e-6)
+    if any(math.isclose(best, v, rel_tol=1e-6) for v in first_losses):
+        assert 1 <= stopper["best_epoch"] <= 3
+    else:
+        assert 3 < stopper["best_epoch"] <= 6
+
+
+def _validation_losses(folder, session_files: int) -> list[list[float]]:
+    """``val/loss`` values of each TensorBoard event file under ``folder``, oldest first."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted(folder.rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    assert len(files) == session_files, files
+    out = []
+    for path in files:
+        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        out.append([e.value for e in acc.Scalars("val/loss")] if "val/loss" in tags else [])
+    return out

@@ -15,10 +15,22 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
+from autoencoders import estimator
 from autoencoders.estimator import AutoencoderTransformer
 
 #: small and quick: a few epochs of a small code
 FAST = {"latent_dim": 8, "epochs": 5, "batch_size": 32, "lr": 3e-3}
+
+
+#: scikit-learn checks that compare outputs at rtol 1e-7. The model computes in
+#: float32, and BLAS rounds a row's result differently with the rows around it (one
+#: or two float32 units, ~1e-7 relative), so these pass or fail with the machine's
+#: kernels. The property itself (a row's output does not depend on the other rows)
+#: is checked at float32's tolerance by ``test_outputs_do_not_depend_on_the_other_rows``.
+FLOAT32_ROUNDING_CHECKS = {
+    "check_methods_sample_order_invariance": "float32 rounding depends on the row order",
+    "check_methods_subset_invariance": "float32 rounding depends on the rows batched together",
+}
 
 
 @pytest.fixture(scope="module")
@@ -240,8 +252,116 @@ def test_bad_parameters_are_refused_clearly(digits, params, message):
         AutoencoderTransformer(**params).fit(digits[0][:50])
 
 
-# scikit-learn's own contract checks; they use 1-4 features, so the one-layer model.
-@parametrize_with_checks([AutoencoderTransformer("simple", latent_dim=1, epochs=1, batch_size=16)])
+def test_explicit_depth_that_cannot_narrow_is_still_refused():
+    X = np.random.default_rng(0).random((30, 3))
+    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 2\].*got 3: too deep"):
+        AutoencoderTransformer(latent_dim=1, model_options={"num_layers": 3}).fit(X)
+
+
+# ---------------------------------------------------- defaults that fit any table
+def test_defaults_fit_a_five_and_a_three_column_table():
+    rng = np.random.default_rng(0)
+    for n_features, depth in [(5, 3), (3, 2)]:
+        X = rng.random((60, n_features))
+        est = AutoencoderTransformer()
+        codes = est.fit(X).transform(X)
+        # a quarter of the features, at least 1; as many mlp layers as can narrow 3 -> 1
+        assert est.latent_dim_ == est.n_components_ == 1 and codes.shape == (60, 1)
+        assert est.num_layers_ == depth and est.model_.config["num_layers"] == depth
+        assert est.model_.config["architecture"] == "mlp"
+        assert est.get_params()["latent_dim"] is None  # fit chose; the parameter stays
+        assert est.n_epochs_ <= 500 and np.isfinite(est.score(X))
+
+
+def test_auto_code_size_is_a_quarter_of_the_features_at_most_20(digits):
+    X = digits[0][:200]
+    est = AutoencoderTransformer(epochs=1).fit(X)
+    assert est.latent_dim_ == 16 and est.num_layers_ == 3  # 64 features
+    wide = np.hstack([X, X])
+    assert AutoencoderTransformer(epochs=1).fit(wide).latent_dim_ == 20  # 128 features
+    # an explicit code keeps the default depth where it fits, and a shallower one otherwise
+    three = X[:, 20:23]
+    assert AutoencoderTransformer(latent_dim=2, epochs=1).fit(three).num_layers_ == 1
+    assert clone(est).latent_dim is None and not hasattr(clone(est), "latent_dim_")
+
+
+@pytest.mark.parametrize(("model", "n_features"), [("deep", 1), ("vae", 2)])
+def test_a_table_too_narrow_for_any_mlp_layer_gets_the_linear_architecture(model, n_features):
+    X = np.random.default_rng(0).random((40, n_features))
+    est = AutoencoderTransformer(model, epochs=2).fit(X)
+    assert est.model_.config["architecture"] == "linear" and est.num_layers_ is None
+    assert est.transform(X).shape == (40, 1)
+    # a code size or an architecture the user chose is not changed behind their back
+    with pytest.raises(ValueError, match=r"mlp cannot narrow"):
+        AutoencoderTransformer(model, latent_dim=1, epochs=2).fit(X)
+
+
+def test_an_explicit_code_too_large_for_the_table_is_refused_clearly():
+    X = np.random.default_rng(0).random((30, 5))
+    with pytest.raises(
+        ValueError,
+        match=r"^latent_dim must be in \[1, 4\] for architecture mlp on 5 input values.*got 20$",
+    ):
+        AutoencoderTransformer(latent_dim=20).fit(X)
+    with pytest.raises(ValueError, match=r"^latent_dim must be in \[1, 20\].*got 21$"):
+        AutoencoderTransformer("simple", latent_dim=21, epochs=1).fit(X)
+
+
+def test_auto_code_size_that_no_code_fits_says_what_was_tried():
+    # vq codes are multiples of code_dim (4); a quarter of 10 features is 2
+    X = np.random.default_rng(0).random((30, 10))
+    with pytest.raises(
+        ValueError, match=r"multiple of code_dim.*latent_dim=None tried codes of 2 down to 1"
+    ):
+        AutoencoderTransformer("vq", epochs=1).fit(X)
+
+
+def test_early_stopping_on_a_few_rows_counts_epochs_as_passes():
+    # 27 training rows are one batch: a trainer epoch is 20 passes, one validation check
+    X = np.random.default_rng(0).random((30, 5))
+    est = AutoencoderTransformer(patience=2).fit(X)
+    assert est.n_epochs_ % 20 == 0 and 60 <= est.n_epochs_ <= 500, est.n_epochs_
+    best = int(est.stop_reason_.rsplit("epoch ", 1)[1].rstrip(")"))
+    assert best % 20 == 0 and best <= est.n_epochs_, est.stop_reason_
+
+
+def test_outputs_do_not_depend_on_the_other_rows(fitted, digits):
+    # scikit-learn's sample-order and subset checks, at float32's tolerance
+    X = digits[0][:200]
+    order = np.random.default_rng(0).permutation(len(X))
+    codes = fitted.transform(X)
+    np.testing.assert_allclose(fitted.transform(X[order]), codes[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fitted.transform(X[50:53]), codes[50:53], rtol=1e-5, atol=1e-6)
+    rows = fitted.inverse_transform(codes)
+    np.testing.assert_allclose(
+        fitted.inverse_transform(codes[order]), rows[order], rtol=1e-5, atol=1e-5
+    )
+
+
+def test_several_passes_per_trainer_epoch_train_exactly_as_one(monkeypatch):
+    # a few rows: one batch a pass, so a trainer epoch holds 20 passes (the same shuffles)
+    X = np.random.default_rng(0).random((30, 6))
+    grouped = AutoencoderTransformer(epochs=40, random_state=1).fit(X)
+    monkeypatch.setattr(estimator, "epochs_per_check", lambda batches: 1)
+    single = AutoencoderTransformer(epochs=40, random_state=1).fit(X)
+    assert grouped.n_epochs_ == single.n_epochs_ == 40
+    assert grouped.stop_reason_ == single.stop_reason_ == "trained the fixed --epochs 40"
+    # weights and BatchNorm statistics bit for bit; only the code statistics (the
+    # prior a plain autoencoder samples from) span a trainer epoch, 20 passes
+    ours, theirs = grouped.model_.state_dict(), single.model_.state_dict()
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        if not name.startswith("code_"):
+            torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=0, msg=name)
+
+
+# scikit-learn's own contract checks, on their tables of 1-10 features, with the
+# defaults (latent_dim and depth chosen at fit, early stopping). All but two apply
+# and pass (the array-API check skips itself unless SCIPY_ARRAY_API=1); see
+# FLOAT32_ROUNDING_CHECKS for the two, whose property a test here checks instead.
+@parametrize_with_checks(
+    [AutoencoderTransformer()], expected_failed_checks=lambda _: FLOAT32_ROUNDING_CHECKS
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from autoencoders.images import image_rows, save_gif, save_grid_png, tile, to_pixels
+from autoencoders.images import image_rows, save_gif, save_grid_image, tile, to_pixels
 
 
 def test_tile_lays_images_out_in_rows_with_blank_gaps_and_border():
@@ -21,7 +21,7 @@ def test_tile_lays_images_out_in_rows_with_blank_gaps_and_border():
 def test_png_pixels_and_scale(tmp_path):
     grid = torch.tensor([[[0.0, 1.0], [0.5, 2.0]]])
     assert to_pixels(grid).tolist() == [[0, 255], [128, 255]]  # clipped to [0, 1]
-    path = save_grid_png(grid, tmp_path / "g.png", scale=3)
+    path = save_grid_image(grid, tmp_path / "g.png", scale=3)
     with Image.open(path) as image:
         assert image.size == (6, 6) and image.getpixel((5, 0)) == 255
     assert [p.name for p in tmp_path.iterdir()] == ["g.png"]

@@ -97,10 +97,13 @@ def test_fitted_scores_use_the_runs_training_data(trained, digits_npy, tmp_path,
     assert flags[300:].mean() > 0.9, score  # and they are the inverted digits
 
 
-def test_named_data_set_scores_its_test_split(trained, tmp_path):
+def test_named_data_set_scores_all_its_rows_or_a_split(trained, tmp_path):
     out = tmp_path / "scores.npy"
     assert main(["score", str(trained), "--dataset", "digits", "--out", str(out),
                  "--threshold", "100"]) == 0  # fmt: skip
+    assert np.load(out).shape == (1797, 2)  # every row, by default
+    assert main(["score", str(trained), "--dataset", "digits", "--out", str(out), "--overwrite",
+                 "--threshold", "100", "--split", "test"]) == 0  # fmt: skip
     assert np.load(out).shape == (300, 2)  # digits' test split
 
 
@@ -190,7 +193,7 @@ def test_nan_after_the_first_batch_is_one_line_and_exit_2(trained, tmp_path):
     ("make_args", "message"),
     [
         (_bad_shape, r"takes samples of shape \(1, 8, 8\) but wide.npy has \(10,\)"),
-        (lambda f: ["--dataset", "missing.npy"], r"unknown data set 'missing.npy'"),
+        (lambda f: ["--dataset", "missing.npy"], r"file not found: missing.npy"),
         (_existing_out, r"--out scores.csv exists; pass --overwrite"),
         (lambda f: ["--dataset", "digits", "--contamination", "1.5"], r"--contamination must"),
         (lambda f: ["--dataset", "digits", "--score", "lof"], r"unknown --score 'lof'"),

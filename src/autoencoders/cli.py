@@ -30,7 +30,6 @@ import signal
 import sys
 import textwrap
 import typing
-import warnings
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
@@ -51,7 +50,27 @@ class UsageError(ConfigError):
 
 
 class _HelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help layout, without breaking lines inside ``--flag-names``."""
+    """jsonargparse's help layout, without breaking lines inside ``--flag-names``.
+
+    Each option's help ends with its default once, and never with a Python type
+    name (``type: <class 'Path'>``), which tells a user nothing the metavar does not.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.option_strings[0] in ("-h", "--version"):
+            return text
+        if action.required or not action.option_strings:
+            return text
+        default = action.default
+        shown = re.search(r"\(default\b|default:", text) is not None
+        if shown or default is None or default is False or default == argparse.SUPPRESS:
+            return text
+        if isinstance(default, (list, tuple)) and not default:
+            return text
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {str(default).replace('%', '%%')})"
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
@@ -334,31 +353,69 @@ def _as_defaults(values: dict[str, Any], parser: CommandParser) -> dict[str, Any
     return out
 
 
+#: run options that define what a run trains on; the others (budget, machine) may change
+#: when it is resumed
+RUN_IDENTITY = ("dataset", "batch_size", "train_size", "exclude_class", "only_class", "seed",
+                "data_kind", "scale", "label_column", "header")  # fmt: skip
+
+
 def _resume_parser(
     parser: CommandParser, resume: str, flags: set[str], file_values: dict[str, Any]
 ) -> None:
-    """Options of a resumed run: the run settings only, defaulting to the stored run's."""
+    """Options of a resumed run: its run's and its model's, defaulting to the stored values.
+
+    A user continues a stopped run by repeating its command with ``--resume RUN``
+    added, so every option of that command is accepted here; :func:`_resumed_options`
+    refuses those whose value differs from the run's own (model options and the
+    run's :data:`RUN_IDENTITY`), while the budget and machine options may change.
+    """
     from autoencoders.runs import checkpoint_in
 
-    model_flags = sorted((flags | set(file_values)) & {"model", *model_fields()})
-    if model_flags:
+    run_dir, ckpt = checkpoint_in(resume)
+    stored = _stored_json(run_dir / "run.json")
+    model_config = _stored_model_config(run_dir, ckpt)
+    model = str(model_config.get("model", DEFAULT_MODEL))
+    if model not in VARIANTS:
+        raise UsageError(f"{ckpt} is a run of model {model!r}, which this version does not know")
+    config_cls = variant(model).config_cls
+    own = cli_fields(config_cls)
+    wrong = sorted((flags | set(file_values)) & (set(model_fields()) - own))
+    if wrong:
         raise UsageError(
-            f"{', '.join(map(_flag, model_flags))}: a resumed run keeps its model's options; "
-            "leave them out, or start a new run"
+            f"option(s) {', '.join(map(_flag, wrong))} do not apply to model {model!r}, the "
+            f"model of the run in {run_dir}; leave them out, or start a new run"
         )
-    run_dir, _ = checkpoint_in(resume)
-    stored_run = run_dir / "run.json"
-    stored: dict[str, Any] = {}
-    if stored_run.is_file():
-        try:
-            stored = json.loads(stored_run.read_text())
-        except ValueError as err:
-            raise UsageError(f"{stored_run} is not valid JSON ({err}); fix or remove it") from None
-    _add_model_choice(parser, DEFAULT_MODEL)
+    _add_model_choice(parser, model)
     add_dataclass_options(parser, TrainConfig, TrainConfig(), title="run options")
-    keep = cli_fields(TrainConfig) - {"resume", "overwrite"}
+    add_dataclass_options(
+        parser, config_cls, config_cls(), title=f"options of model {model!r} (the run's values)"
+    )
+    # how this command shows progress is not the run's to keep
+    keep = cli_fields(TrainConfig) - {"resume", "overwrite", "progress"}
     parser.set_defaults(**{k: v for k, v in stored.items() if k in keep})
+    parser.set_defaults(**_as_defaults({k: v for k, v in model_config.items() if k in own}, parser))
     parser.prepend = _as_arguments(file_values)
+
+
+def _stored_json(path: Path) -> dict[str, Any]:
+    """A run's stored settings (``run.json``, ``config.json``); empty if the file is missing."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise UsageError(f"{path} is not valid JSON ({err}); fix or remove it") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _stored_model_config(run_dir: Path, ckpt: Path) -> dict[str, Any]:
+    """The model config of the run being resumed: the checkpoint's own (it is what resumes)."""
+    from autoencoders.checkpoint import read_checkpoint
+
+    config = read_checkpoint(ckpt).get("autoencoder_config")
+    if not isinstance(config, dict):
+        raise UsageError(f"{ckpt} holds no model config, so it cannot be resumed from the CLI")
+    return dict(config)
 
 
 def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]:
@@ -371,7 +428,7 @@ def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]
     values = {k: v for k, v in vars(args).items() if k not in ("config", "verbose")}
     model = str(values.pop("model"))
     if values.get("resume"):
-        return _resumed_options(values)
+        return _resumed_options(values, model)
     run_names = {f.name for f in dataclasses.fields(TrainConfig)}
     run = TrainConfig(**{k: v for k, v in values.items() if k in run_names})
     model_values = {
@@ -380,18 +437,60 @@ def resolve_options(args: argparse.Namespace) -> tuple[TrainConfig, ModelConfig]
     return run, variant(model).config_cls(**model_values)
 
 
-def _resumed_options(values: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
-    from autoencoders.checkpoint import read_checkpoint
+def _resumed_options(values: dict[str, Any], model: str) -> tuple[TrainConfig, ModelConfig]:
+    """The configs of ``--resume``: the stored model's, and the run settings as given.
+
+    Raises:
+        UsageError: naming every option whose given value differs from the run's stored
+            one, where that value may not change (see :func:`_resume_parser`).
+    """
     from autoencoders.registry import make_config
     from autoencoders.runs import checkpoint_in
 
-    _, ckpt = checkpoint_in(values["resume"])
-    config = read_checkpoint(ckpt).get("autoencoder_config")
-    if not isinstance(config, dict):
-        raise UsageError(f"{ckpt} holds no model config, so it cannot be resumed from the CLI")
-    config = dict(config)
-    run = TrainConfig(**{**values, "overwrite": False})
-    return run, make_config(str(config.pop("model")), **config)
+    run_dir, ckpt = checkpoint_in(values["resume"])
+    config = _stored_model_config(run_dir, ckpt)
+    stored_run = _stored_json(run_dir / "run.json")
+    stored_model = str(config.pop("model"))
+    differ = [("model", stored_model, model)] if model != stored_model else []
+    own = cli_fields(variant(stored_model).config_cls) if stored_model in VARIANTS else set()
+    for key in sorted(own & set(config) & set(values)):
+        if _plain(values[key]) != _plain(config[key]):
+            differ.append((key, config[key], values[key]))
+    for key in RUN_IDENTITY:
+        if key in stored_run and key in values:
+            if not _same_setting(key, stored_run[key], values[key]):
+                differ.append((key, stored_run[key], values[key]))
+    if differ:
+        listed = "; ".join(
+            f"{_flag(k)} {_shown(given)} (the run has {_shown(kept)})" for k, kept, given in differ
+        )
+        raise UsageError(
+            f"--resume {values['resume']}: a resumed run keeps these options, but they differ: "
+            f"{listed}; leave them out or give the run's values, or start a new run"
+        )
+    run_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    # `--overwrite` from the repeated command means nothing here: the run is continued
+    run = TrainConfig(**{**{k: v for k, v in values.items() if k in run_names}, "overwrite": False})
+    return run, make_config(stored_model, **config)
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON stores it, for comparing a parsed option with a stored one."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _same_setting(key: str, stored: Any, given: Any) -> bool:
+    if _plain(stored) == _plain(given):
+        return True
+    # a data file named from another folder, or by another spelling of the same path
+    return key == "dataset" and Path(str(stored)).resolve() == Path(str(given)).resolve()
+
+
+def _shown(value: Any) -> str:
+    """An option's value as it is typed on the command line."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "null" if value is None else str(value)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -455,31 +554,61 @@ def _bakeoff(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _checkpoint_data_options(parser: argparse.ArgumentParser) -> None:
+#: what --split may name; "all" is every row of the data, in its own order
+SPLITS = ("all", "train", "val", "test")
+
+
+def _checkpoint_data_options(
+    parser: argparse.ArgumentParser, split: str | None = None, split_help: str = ""
+) -> None:
+    """The checkpoint and the data options of a command that reads data for a model."""
     parser.add_argument(
         "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
     )
     parser.add_argument(
-        "--dataset", default="digits", help="data set name or path (default: digits)"
+        "--dataset",
+        default=None,
+        help="data set name or path (default: the data the checkpoint was trained on, from "
+        "run.json in its run folder)",
     )
     parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+    parser.add_argument(
+        "--label-column",
+        default=None,
+        metavar="NAME",
+        help="a table's label column (default: the run's, else the first named label, "
+        "target, class or y; none: no labels)",
+    )
+    parser.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a CSV's first row names its columns (default: the run's setting; detected)",
+    )
+    if split is not None:
+        parser.add_argument("--split", choices=SPLITS, default=split, help=split_help)
 
 
 def _datamodule_for(args: argparse.Namespace, model: Any):
-    """The data set named on the command line, checked against ``model``'s input shape."""
+    """The data the command reads (the run's own by default), checked against ``model``."""
+    from autoencoders.checkpoint import checkpoint_datamodule
     from autoencoders.errors import CheckpointError
-    from autoencoders.runs import make_datamodule
 
     config = getattr(model, "config", None) or {}
-    dm = make_datamodule(
-        TrainConfig(dataset=args.dataset, data_dir=args.data_dir), model=config.get("model")
+    dm = checkpoint_datamodule(
+        args.checkpoint,
+        config,
+        getattr(model, "data_scaler", None),
+        args.dataset,
+        args.data_dir,
+        label_column=getattr(args, "label_column", None),
+        header=getattr(args, "header", None),
     )
-    dm.setup()
     expected = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
     if expected and tuple(dm.sample_shape) != expected:
         raise CheckpointError(
-            f"{args.checkpoint} takes samples of shape {expected} but {args.dataset} has "
-            f"{tuple(dm.sample_shape)}: pass the --dataset the model was trained on"
+            f"{args.checkpoint} takes samples of shape {expected} but {args.dataset or dm.name} "
+            f"has {tuple(dm.sample_shape)}: pass the --dataset the model was trained on"
         )
     return dm
 
@@ -491,7 +620,9 @@ def _positive(value: int, flag: str) -> int:
 
 
 def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
-    _checkpoint_data_options(parser)
+    _checkpoint_data_options(
+        parser, "test", "rows the metrics are taken on (the probe trains on the train split)"
+    )
     parser.add_argument(
         "--n-labels", type=int, default=550, help="labelled codes for the linear probe"
     )
@@ -500,20 +631,94 @@ def _evaluate_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class StageProgress:
+    """The stages of a long command on stderr: a bar on a terminal, else a line per stage.
+
+    stdout keeps the results alone, so that they can be piped or redirected; a
+    log file (stderr not a terminal) gets plain lines, not bar redraws.
+    """
+
+    def __init__(self, command: str, total: int) -> None:
+        self.command, self.total, self.started = command, total, 0
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+                bar_format="{desc} {bar} {n_fmt}/{total_fmt} stages [{elapsed}]",
+            )
+
+    def __call__(self, stage: str) -> None:
+        """Says that ``stage`` begins (and so that the one before it is done)."""
+        if self.bar is not None:
+            if self.started:
+                self.bar.update(1)
+            self.bar.set_description_str(f"{self.command}: {stage}")
+        else:
+            print(f"{self.command}: {stage}...", file=sys.stderr, flush=True)
+        self.started += 1
+
+    def prefixed(self, prefix: str) -> Callable[[str], None]:
+        """The same progress, each stage named after ``prefix`` (which model it is about)."""
+        return lambda stage: self(f"{prefix}: {stage}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _evaluate(args: argparse.Namespace) -> int:
-    from autoencoders.assess import EvalData, ModelCodec, PCACodec, evaluate_codec
+    from autoencoders.assess import (
+        EvalData,
+        ModelCodec,
+        PCACodec,
+        evaluate_codec,
+        evaluation_stages,
+        metrics_for_samples,
+    )
     from autoencoders.checkpoint import load
 
     _positive(args.n_labels, "--n-labels")
+    if args.out is not None:
+        _refuse_folder(args.out)
     model = load(args.checkpoint)
-    data = EvalData.from_datamodule(_datamodule_for(args, model))
-    ours = evaluate_codec(ModelCodec(model), data, n_labels=args.n_labels)
-    pca = evaluate_codec(PCACodec(model.latent_dim).fit(data.x_train), data, n_labels=args.n_labels)
+    dm = _datamodule_for(args, model)
+    data = EvalData.from_datamodule(dm, split=args.split)
+    image = len(dm.sample_shape) == 3
+    pca_name = f"PCA-{model.latent_dim}"
+    # the model and PCA go through the same stages, and PCA is fitted first
+    progress = StageProgress("evaluate", 2 * evaluation_stages(data) + 1)
+    try:
+        ours = metrics_for_samples(
+            evaluate_codec(
+                ModelCodec(model),
+                data,
+                n_labels=args.n_labels,
+                progress=progress.prefixed("model"),
+            ),
+            image,
+        )
+        progress(f"{pca_name}: fitting on {len(data.x_train):,} training samples")
+        pca_codec = PCACodec(model.latent_dim).fit(data.x_train)
+        pca = metrics_for_samples(
+            evaluate_codec(
+                pca_codec, data, n_labels=args.n_labels, progress=progress.prefixed(pca_name)
+            ),
+            image,
+        )
+    finally:
+        progress.close()
     keys = [k for k in ours if isinstance(ours[k], float)]
     width = max(len(k) for k in keys)
     print(f"{'metric':<{width}}  {'model':>10}  {'PCA-' + str(model.latent_dim):>10}")
     for k in keys:
         print(f"{k:<{width}}  {ours[k]:>10.4f}  {pca[k]:>10.4f}")
+    if "note" in ours:
+        print(f"note: {ours['note']}")
     if args.out:
         from autoencoders.files import write_json
 
@@ -522,10 +727,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _embed_parser(parser: argparse.ArgumentParser) -> None:
-    _checkpoint_data_options(parser)
-    parser.add_argument("--split", choices=("train", "val", "test"), default="test")
+    _checkpoint_data_options(
+        parser, "all", "rows to embed (default: all, in the order of the data's rows)"
+    )
     parser.add_argument(
-        "--out", type=Path, required=True, help="codes.npy or codes.csv (labels in the last column)"
+        "--out",
+        type=Path,
+        required=True,
+        help="codes.npy (the codes, one row per sample) or codes.csv (index: the row number "
+        "in the data; file, for image folders; z0, z1, ...; label, where there are labels)",
     )
 
 
@@ -541,21 +751,60 @@ def _embed(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in .npy or .csv, got {args.out.name}")
     _refuse_folder(args.out)
     model = load(args.checkpoint)
-    x, y = _datamodule_for(args, model).full_arrays(args.split)
+    dm = _datamodule_for(args, model)
+    x, y, rows = dm.rows(args.split)
     z = ModelCodec(model).encode(x.numpy())
     if suffix == ".npy":
         atomic_write(args.out, lambda f: np.save(f, z))
-    elif suffix == ".csv":
-        header = ",".join([f"z{i}" for i in range(z.shape[1])] + ["label"])
-        table = np.column_stack([z, y.numpy()])
-        atomic_write(
-            args.out,
-            lambda f: np.savetxt(f, table, delimiter=",", header=header, comments="", fmt="%.6g"),
-        )
     else:
-        raise UsageError(f"--out must end in .npy or .csv, got {args.out.name}")
-    print(f"wrote {z.shape[0]} codes of size {z.shape[1]} to {args.out}")
+        columns = {"index": rows.numpy()}
+        if dm.files is not None:
+            columns["file"] = np.asarray(dm.files, dtype=object)[rows.numpy()]
+        columns.update({f"z{i}": z[:, i] for i in range(z.shape[1])})
+        labels = label_values(y.numpy(), dm.classes)
+        if labels is not None:
+            columns["label"] = labels
+        atomic_write(args.out, lambda f: write_csv_columns(f, columns))
+    print(f"wrote {z.shape[0]} codes of size {z.shape[1]} ({args.split} rows) to {args.out}")
     return 0
+
+
+def label_values(y: Any, classes: Sequence[str] | None) -> Any:
+    """Labels as the data had them: class names where it has them; None where it has none."""
+    import numpy as np
+
+    y = np.asarray(y)
+    if not len(y) or (y < 0).all():
+        return None
+    if classes is None:
+        return y
+    names = np.asarray([*classes, ""], dtype=object)
+    return names[np.where(y >= 0, y, len(classes))]
+
+
+def write_csv_columns(f: Any, columns: dict[str, Any], float_format: str = ".6g") -> None:
+    """Writes named columns of equal length to binary file ``f`` as a CSV.
+
+    Floats are written with ``float_format``; text is quoted where needed.
+    """
+    import csv
+    import io
+
+    import numpy as np
+
+    text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(list(columns))
+    cells = []
+    for values in columns.values():
+        values = np.asarray(values)
+        if values.dtype.kind == "f":
+            cells.append([format(v, float_format) for v in values])
+        else:
+            cells.append([str(v) for v in values])
+    writer.writerows(zip(*cells, strict=True))
+    text.flush()
+    text.detach()
 
 
 def _generate_parser(parser: argparse.ArgumentParser) -> None:
@@ -564,9 +813,19 @@ def _generate_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
     parser.add_argument(
-        "--out", type=Path, default=Path("samples.png"), help="PNG grid of the samples"
+        "--out",
+        type=Path,
+        default=Path("samples.png"),
+        help="PNG grid of the samples; for a model of tables or vectors, a .csv or .npy of "
+        "them in the data's own units",
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed of the samples")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the samples: the same command writes the same picture; change it "
+        "for others",
+    )
     parser.add_argument(
         "--interpolate",
         action="store_true",
@@ -577,9 +836,9 @@ def _generate_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dataset",
-        default="digits",
-        help="data set of the interpolation's test images, of the model's input shape "
-        "(default: digits)",
+        default=None,
+        help="data set of the interpolation's test images (default: the data the checkpoint "
+        "was trained on, from run.json in its run folder)",
     )
     parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
 
@@ -595,18 +854,52 @@ def _generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be at least 2 (the two end images), got {args.steps}")
     _refuse_folder(args.out)
     model = load(args.checkpoint)
+    # always seeded: a command run twice gives the same samples (a picture to compare)
+    generator = torch.Generator().manual_seed(args.seed)
     if len(getattr(model.decoder, "output_shape", ())) != 3:
-        raise UsageError("generate writes pictures, so it needs a model of images (C, H, W)")
-    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
-    path = save_sample_grid(model, args.n, args.out, generator=generator)
-    print(f"wrote {args.n} samples to {path}")
-    if args.interpolate:
+        return _generate_rows(args, model, generator)
+    pair = None
+    if args.interpolate:  # the data is read first: a command that fails writes nothing
         x, y = _datamodule_for(args, model).full_arrays("test")
         first, other = interpolation_pair(y)
+        pair = x[first], x[other]
+    path = save_sample_grid(model, args.n, args.out, generator=generator)
+    print(f"wrote {args.n} samples to {path}")
+    if pair is not None:
         png = args.out.with_name(args.out.stem + "-interpolation.png")
         gif = png.with_suffix(".gif")
-        save_interpolation(model, x[first], x[other], png, gif, steps=args.steps)
+        save_interpolation(model, *pair, png, gif, steps=args.steps)
         print(f"wrote the interpolation to {png} and {gif}")
+    return 0
+
+
+def _generate_rows(args: argparse.Namespace, model: Any, generator: Any) -> int:
+    """Samples of a model of vectors, as rows in the data's own units (its scaling undone)."""
+    import numpy as np
+    import torch
+
+    from autoencoders.files import atomic_write
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".csv", ".npy") or args.interpolate:
+        raise UsageError(
+            "this model's samples are not pictures: give --out ending in .csv or .npy (and "
+            "no --interpolate)"
+        )
+    if not hasattr(model, "sample"):
+        raise UsageError(f"model {model.config.get('model')!r} cannot draw samples")
+    with torch.no_grad():
+        u = model.sample(args.n, generator=generator).float().cpu().numpy()
+    scaler = getattr(model, "data_scaler", None)
+    rows = scaler.invert(u) if scaler is not None else u
+    rows = rows.reshape(len(rows), -1)
+    if suffix == ".npy":
+        atomic_write(args.out, lambda f: np.save(f, rows))
+    else:
+        columns = {f"x{i}": rows[:, i] for i in range(rows.shape[1])}
+        atomic_write(args.out, lambda f: write_csv_columns(f, columns))
+    units = "the data's own units" if scaler is not None else "the model's units"
+    print(f"wrote {args.n} samples ({units}) to {args.out}")
     return 0
 
 
@@ -663,7 +956,13 @@ def build_parser(argv: Sequence[str] = ()) -> CommandParser:
     parser = CommandParser(
         prog="autoencoders", description="Train, evaluate and compare autoencoders."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    _add_verbose(parser)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"autoencoders {_version()}",
+        help="print the version",
+    )
     sub = parser.add_subcommands(dest="command", metavar="COMMAND")
     chosen = _command_in(argv)
     own = list(argv)[list(argv).index(chosen) + 1 :] if chosen in COMMANDS else []
@@ -671,8 +970,22 @@ def build_parser(argv: Sequence[str] = ()) -> CommandParser:
         command = CommandParser(description=help_text, argv=own)
         if name == chosen:
             add_arguments(command)
+            _add_verbose(command)  # `-v` works after the command as well as before it
         sub.add_subcommand(name, command, help=help_text)
     return parser
+
+
+def _add_verbose(parser: CommandParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autoencoder-lab")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -682,10 +995,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"autoencoders {command}" if command in COMMANDS else "autoencoders"
     try:
         args = parse_command(argv)
-        logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s"
-        )
-        if not args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        if args.verbose:
+            # our own debug messages and Lightning's banners; other libraries' debug
+            # chatter (matplotlib's font search: 100+ KB a run) stays off
+            logging.getLogger("autoencoders").setLevel(logging.DEBUG)
+        else:
             _quiet_libraries()
         return COMMANDS[str(command)][2](args)
     except TrainingStopped as err:
@@ -725,7 +1040,8 @@ def parse_command(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError(_parser_message(str(err), parser, command)) from None
     own = ns.get(str(ns.command))
     values = own.as_dict() if own is not None else {}
-    return argparse.Namespace(**values, verbose=bool(ns.verbose))
+    verbose = bool(values.pop("verbose", False)) or bool(ns.verbose)
+    return argparse.Namespace(**values, verbose=verbose)
 
 
 def _subparser(parser: CommandParser, command: str | None) -> CommandParser | None:
@@ -770,22 +1086,11 @@ def _wanted(parser: CommandParser | None, key: str) -> str:
     return {int: "an integer", float: "a number"}.get(kind, f"a value of type {kind}")
 
 
-#: Loggers of Lightning's info-level banners and tips ("GPU available", the litlogger
-#: tip, "`Trainer.fit` stopped"). Lightning sets the level of its top loggers when it
-#: is imported, but not of these, so setting theirs needs no import of Lightning here.
-LIGHTNING_CHATTER = (
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-    "lightning.pytorch.accelerators.cuda",
-)
-
-
 def _quiet_libraries() -> None:
-    """Keeps Lightning's banners and tips and known third-party deprecation notes off stderr."""
-    for name in LIGHTNING_CHATTER:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    """Keeps Lightning's banners and tips and known third-party notes off stderr."""
+    from autoencoders.quiet import hush
+
+    hush()  # for the whole process: the command is all it runs
 
 
 def _say(message: str) -> None:

@@ -59,6 +59,8 @@ MAX_SEED = 2**32 - 1
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 DATA_KINDS = ("auto", "image", "signal")
+#: values of TrainConfig.scale (autoencoders.data.scaling.SCALES, kept torch-free here)
+DATA_SCALES = ("auto", "minmax", "none")
 #: Lightning's precision names, with the short aliases it also takes
 PRECISIONS = (
     "64-true",
@@ -438,6 +440,20 @@ class TrainConfig:
         "image or signal",
         choices=DATA_KINDS,
     )
+    scale: str = option(
+        "auto",
+        "scaling into [0, 1], fitted on the training rows and stored with the model: auto "
+        "(min-max for tables, and for other data than signals outside [0, 1]), minmax or none",
+        choices=DATA_SCALES,
+    )
+    label_column: str | None = option(
+        None,
+        "a table's label column (default: the first named label, target, class or y, any "
+        "case; none: no labels)",
+    )
+    header: bool = option(
+        True, "a CSV's first row may name its columns (detected); --no-header reads it as data"
+    )
     checkpoint_every: int = option(
         0,
         "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)",
@@ -445,6 +461,11 @@ class TrainConfig:
     )
     resume: str | None = option(None, "continue the run in this run folder or from this .ckpt file")
     overwrite: bool = option(False, "replace a run folder that holds another run")
+    progress: bool = option(
+        True,
+        "show progress on stderr: a bar on a terminal, else one line per epoch; "
+        "--no-progress: nothing",
+    )
     devices: int = option(1, "processes (CPU) or GPUs to train on, per machine", range=at_least(1))
     num_nodes: int = option(1, "machines taking part (with --strategy ddp)", range=at_least(1))
     strategy: str = option(

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,8 +38,6 @@ from autoencoders.estimator import AutoencoderModelMixin, validate_data
 from autoencoders.evaluation.anomaly import SCORES, AnomalyScore, ensemble_scores, make_score
 from autoencoders.options import value_text
 
-#: the code size chosen for ``latent_dim=None``: at most this, and a quarter of the features
-AUTO_LATENT_MAX = 20
 #: the largest ensemble: each member is a full training run
 MAX_MODELS = 100
 
@@ -87,8 +84,10 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
 
     Args:
         model: the variant to train, a key of :data:`autoencoders.models.VARIANTS`.
-        latent_dim: size of the code; ``None`` takes a quarter of the features,
-            at most 20 and at least 1.
+        latent_dim: size of the code; ``None`` (the default) chooses it at fit: a
+            quarter of the input values, at least 1 and at most 20, lowered where
+            the model allows less (as for ``AutoencoderTransformer``, which also
+            says how the mlp's depth adapts to narrow tables).
         anomaly_score: the anomaly score, a key of :data:`~autoencoders.evaluation.anomaly.SCORES`:
             ``"recon-sse"`` (squared reconstruction error), ``"recon-bce"``,
             ``"density"`` (the code's likelihood under a Gaussian mixture of the
@@ -136,8 +135,8 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             more abnormal); ``-score_samples``.
         threshold_: ``-offset_``: training rows scoring above it are outliers.
         labels_: PyOD's labels of the training rows, 1 for outliers and 0 for inliers.
-        n_features_in_, feature_names_in_, n_components_, input_shape_,
-        data_min_, data_max_: as for ``AutoencoderTransformer``.
+        n_features_in_, feature_names_in_, n_components_, latent_dim_, num_layers_,
+        input_shape_, data_min_, data_max_: as for ``AutoencoderTransformer``.
     """
 
     def __init__(
@@ -252,10 +251,50 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
     def _check_contamination(self) -> None:
         _check_contamination(self.contamination)
 
-    def _code_size(self, shape: tuple[int, ...]) -> Any:
-        if self.latent_dim is None:
-            return max(1, min(AUTO_LATENT_MAX, math.prod(shape) // 4))
-        return self.latent_dim
+    def _train_members(self, cfg: Any, x: Any, seed: int, n_models: int) -> list[Any]:
+        """The seed ensemble's members, trained as one batched computation where they can be.
+
+        Each member is what the one-model path trains with its seed (its own
+        validation split, batch order and early stopping; see
+        :mod:`autoencoders.batched`), so member 0 is ``n_models=1``'s model.
+        Models that cannot be batched, and verbose fits, train one by one.
+        """
+        import torch
+
+        from autoencoders.batched import batch_problem, fit_many
+        from autoencoders.data.datamodule import ArrayDataModule
+        from autoencoders.data.sources import ArrayDataset
+        from autoencoders.models import build_model
+        from autoencoders.stopping import StopRule, epochs_per_check
+
+        if n_models == 1 or self.epochs == 0 or self.verbose:
+            return super()._train_members(cfg, x, seed, n_models)
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            problem = batch_problem(build_model(cfg))
+        if problem is not None:
+            return super()._train_members(cfg, x, seed, n_models)
+        # the data modules, passes and rule of AutoencoderModelMixin._train, per member
+        early = self.epochs is None
+        n_val = max(1, round(float(self.validation_fraction) * len(x))) if early else 0
+        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
+        seeds = list(range(seed, seed + n_models))
+        modules = [
+            ArrayDataModule(data, batch_size=int(self.batch_size), val_size=n_val, seed=s,
+                            scale="none")
+            for s in seeds
+        ]  # fmt: skip
+        per_check = epochs_per_check(len(modules[0].train_dataloader()))
+        epochs = self.epochs
+        passes = per_check if epochs is None else max(
+            p for p in range(1, per_check + 1) if epochs % p == 0
+        )  # fmt: skip
+        device = torch.device("cuda") if self._cuda_devices() else torch.device("cpu")
+        fits = fit_many(
+            cfg, modules, seeds, StopRule(epochs=epochs, patience=int(self.patience)),
+            validate=False, validate_at_end=False, passes=passes, device=device,
+        )  # fmt: skip
+        self.n_epochs_, self.stop_reason_ = fits[0].epochs, fits[0].stop_reason
+        return [fit.model.cpu().eval() for fit in fits]
 
 
 class OutlierEnsemble(_Thresholded, BaseEstimator):

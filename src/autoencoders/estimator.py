@@ -23,12 +23,12 @@ the other one.
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -40,11 +40,13 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 from autoencoders.assess import ModelCodec
 from autoencoders.config import MAX_SEED, ModelConfig, TrainConfig, config_from_dict
 from autoencoders.data.datamodule import ArrayDataModule
+from autoencoders.data.loader import GroupedLoader, TensorBatchLoader, group_for_trainer
 from autoencoders.data.sources import ArrayDataset
 from autoencoders.errors import ConfigError, DataError
 from autoencoders.models import VARIANTS, build_model
 from autoencoders.module import AutoEncoder
 from autoencoders.options import INT64_MAX, check_option, value_text
+from autoencoders.quiet import quiet
 from autoencoders.registry import variant
 from autoencoders.stopping import BestWeights, StopRule, epochs_per_check, limit_reason
 from autoencoders.training import make_trainer
@@ -61,6 +63,19 @@ except ImportError:  # scikit-learn < 1.6 has it as a method only
 SCALES = ("minmax", "none")
 #: config fields the estimator sets from its own parameters
 _OWN_FIELDS = ("model", "input_shape", "latent_dim", "lr")
+#: ``latent_dim=None``: a code of a quarter of the input values, at most this many
+AUTO_LATENT_MAX = 20
+
+
+def auto_latent_dim(n_values: int) -> int:
+    """The code size ``latent_dim=None`` aims at: a quarter of the input values, in [1, 20].
+
+    A quarter keeps the code a real bottleneck (a code almost as wide as the
+    input can learn the identity, which is useless for outlier scores); 20 is
+    most models' default code size. The estimators lower it further where the
+    model's config allows less (:meth:`AutoencoderModelMixin._make_config`).
+    """
+    return max(1, min(AUTO_LATENT_MAX, n_values // 4))
 
 
 class AutoencoderModelMixin(BaseEstimator):
@@ -93,7 +108,21 @@ class AutoencoderModelMixin(BaseEstimator):
         cfg = self._make_config(shape)
         self._fit_scaling(X, needs_unit_range=_needs_unit_range(cfg))
         x = torch.as_tensor(self._to_unit(X), dtype=torch.float32).reshape(len(X), *shape)
-        seed = self._seed()
+        models = self._train_members(cfg, x, self._seed(), n_models)
+        self.model_ = models[0]
+        self.n_components_ = self.latent_dim_ = cfg.latent_dim
+        # the mlp's depth as chosen (num_layers means nothing to other architectures)
+        self.num_layers_ = cfg.num_layers if cfg.architecture == "mlp" else None
+        self.input_shape_ = shape
+        return X, x.numpy(), models
+
+    def _train_members(
+        self, cfg: ModelConfig, x: torch.Tensor, seed: int, n_models: int
+    ) -> list[AutoEncoder]:
+        """Builds and trains ``n_models`` models on ``x``, the i-th seeded ``seed + i``.
+
+        Sets ``n_epochs_`` and ``stop_reason_`` from the first model.
+        """
         models = []
         for member_seed in range(seed, seed + n_models):
             # fork_rng: seed torch for a repeatable fit without changing the caller's RNG state.
@@ -105,10 +134,7 @@ class AutoencoderModelMixin(BaseEstimator):
                     if not models:  # the first model's epochs and stop reason are reported
                         self.n_epochs_, self.stop_reason_ = epochs, reason
             models.append(model.cpu().eval())
-        self.model_ = models[0]
-        self.n_components_ = cfg.latent_dim
-        self.input_shape_ = shape
-        return X, x.numpy(), models
+        return models
 
     def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> tuple[int, str]:
         """Trains ``model`` in place with the package's trainer set-up, writing no files.
@@ -123,39 +149,48 @@ class AutoencoderModelMixin(BaseEstimator):
         data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
         early = self.epochs is None
         n_val = max(1, round(float(self.validation_fraction) * len(x))) if early else 0
-        datamodule = ArrayDataModule(
-            data, batch_size=int(self.batch_size), val_size=n_val, seed=seed
-        )
+        datamodule = _FitDataModule(
+            data, batch_size=int(self.batch_size), val_size=n_val, seed=seed, scale="none"
+        )  # scale="none": x is already scaled as the estimator's own `scale` says
         datamodule.setup("fit")
         rule = StopRule(epochs=self.epochs, patience=int(self.patience))
+        # On a few rows an epoch is one or two steps, and Lightning's work around
+        # each epoch costs more than the steps. So a trainer epoch is several passes
+        # over the rows (the same batches in the same order), ~20 steps: as many as
+        # early stopping lets pass between two checks anyway, or for a fixed
+        # `epochs` the most that divide it. The user's limits count passes.
+        per_check = epochs_per_check(len(datamodule.train_dataloader()))
+        if early:
+            passes = per_check
+            trainer_rule = replace(rule, max_epochs=-(-rule.max_epochs // passes))
+        else:
+            passes = max(p for p in range(1, per_check + 1) if self.epochs % p == 0)
+            trainer_rule = replace(rule, epochs=self.epochs // passes)
+        datamodule.passes = passes
         # No logger and no checkpoint directory: the trainer writes nothing. Its root
         # folder still points at a temporary one, so nothing can land in the cwd.
         with (
             tempfile.TemporaryDirectory(prefix="autoencoder-fit-") as tmp,
-            _quiet(not self.verbose),
+            quiet(not self.verbose),
         ):
             trainer = make_trainer(
-                rule,
+                trainer_rule,
                 logger=False,
                 accelerator=self.accelerator,
                 progress_bar=bool(self.verbose),
                 default_root_dir=tmp,
-                **(
-                    {
-                        "check_val_every_n_epoch": epochs_per_check(
-                            len(datamodule.train_dataloader())
-                        )
-                    }
-                    if early
-                    else {"limit_val_batches": 0}
-                ),
+                **({} if early else {"limit_val_batches": 0}),
             )
             trainer.fit(model, datamodule=datamodule)
         stopper = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
-        reason = (
-            stopper.reason(trainer, rule) if stopper is not None else limit_reason(trainer, rule)
-        )
-        epochs = int(trainer.current_epoch)
+        # epochs as passes over the rows, which is what the user's limits count
+        epochs = int(trainer.current_epoch) * passes
+        counted = SimpleNamespace(current_epoch=epochs, global_step=trainer.global_step)
+        if stopper is not None:
+            stopper.best_epoch *= passes
+            reason = stopper.reason(counted, rule)  # type: ignore[arg-type]
+        else:
+            reason = limit_reason(counted, rule)  # type: ignore[arg-type]
         # Drop the trainer, which holds the data module and with it a copy of X.
         model.trainer = None  # type: ignore[assignment]
         return epochs, reason
@@ -240,19 +275,57 @@ class AutoencoderModelMixin(BaseEstimator):
         return shape
 
     def _make_config(self, shape: tuple[int, ...]) -> ModelConfig:
-        """The model's config, validated by the config's own rules under Python names."""
-        data = {
-            **(self.model_options or {}),
-            "model": self.model,
-            "input_shape": shape,
-            "latent_dim": self._code_size(shape),
-            "lr": self.lr,
-        }
-        return config_from_dict(data, VARIANTS[self.model].config_cls, flags=False)
+        """The model's config, validated by the config's own rules under Python names.
 
-    def _code_size(self, shape: tuple[int, ...]) -> Any:
-        """The ``latent_dim`` the model is built with (a subclass may derive it from the shape)."""
-        return self.latent_dim
+        What the user left open is chosen here, as ``PCA(n_components=None)``
+        chooses at fit: the code size (``latent_dim=None``: :func:`auto_latent_dim`,
+        lowered one at a time until the config accepts it), the mlp's depth
+        (``num_layers`` not in ``model_options``: the config's default, lowered
+        until every layer can narrow) and, for ``latent_dim=None`` on a table too
+        narrow for any mlp (1 feature; 2 for a variational model), the linear
+        architecture instead. The first candidate that validates wins: the largest
+        code, then the deepest mlp. Values the user gave are only validated.
+
+        Raises:
+            ConfigError: the first candidate's refusal, when none is accepted.
+        """
+        options = dict(self.model_options or {})
+        config_cls = VARIANTS[self.model].config_cls
+        default = config_cls()
+        n_values = math.prod(shape)
+        auto_latent = self.latent_dim is None
+        latents = range(auto_latent_dim(n_values), 0, -1) if auto_latent else [self.latent_dim]
+        architecture = options.get("architecture", default.architecture)
+        architectures = [architecture]
+        if auto_latent and "architecture" not in options and architecture == "mlp":
+            architectures.append("linear")  # no hidden layers: a code of any size fits
+        auto_depth = "num_layers" not in options
+        first: ConfigError | None = None
+        for arch in architectures:
+            depths = range(default.num_layers, 0, -1) if auto_depth and arch == "mlp" else [None]
+            for latent in latents:
+                for depth in depths:
+                    data = {
+                        **options,
+                        **({} if arch == architecture else {"architecture": arch}),
+                        **({} if depth is None else {"num_layers": depth}),
+                        "model": self.model,
+                        "input_shape": shape,
+                        "latent_dim": latent,
+                        "lr": self.lr,
+                    }
+                    try:
+                        return config_from_dict(data, config_cls, flags=False)
+                    except ConfigError as err:
+                        first = first or err
+        assert first is not None
+        if auto_latent and "latent_dim" in str(first):
+            # the message's "got N" is our choice, not a value the user passed
+            raise ConfigError(
+                f"{first} (latent_dim=None tried codes of {latents[0]} down to 1: a quarter "
+                f"of the {n_values} input values, at most {AUTO_LATENT_MAX}; pass latent_dim)"
+            ) from None
+        raise first
 
     def _fit_scaling(self, X: np.ndarray, needs_unit_range: bool) -> None:
         # kept apart from `scale`, so that set_params after fit cannot change transform
@@ -314,7 +387,16 @@ class AutoencoderTransformer(
 
     Args:
         model: the variant to train, a key of :data:`autoencoders.models.VARIANTS`.
-        latent_dim: size of the code, the number of output features.
+        latent_dim: size of the code, the number of output features. ``None`` (the
+            default) chooses it at fit, as ``PCA(n_components=None)`` does: a
+            quarter of the input values, at least 1 and at most 20
+            (:func:`auto_latent_dim`), lowered where the model allows less (the
+            ``mlp`` narrows layer by layer, so its code is smaller than the input;
+            a ``vq`` code is a multiple of ``code_dim``). A table too narrow for
+            any mlp layer (1 feature; 2 for a variational model) gets the
+            ``linear`` architecture unless ``model_options`` names one. An
+            explicit value is checked, and refused in one line if the model cannot
+            have it (e.g. a code not smaller than the input of an mlp).
         epochs: training epochs (0 leaves the freshly initialised model); ``None``
             trains until the loss on a held-out ``validation_fraction`` of the rows
             has not improved for ``patience`` checks, and keeps the best weights.
@@ -328,7 +410,9 @@ class AutoencoderTransformer(
             (values outside it are clipped); ``"none"`` takes X as it is, which
             must then already lie in [0, 1] for models with a sigmoid output.
         model_options: further config fields for :func:`~autoencoders.models.make_config`,
-            e.g. ``{"num_layers": 2}`` or ``{"beta": 4.0}``.
+            e.g. ``{"num_layers": 2}`` or ``{"beta": 4.0}``. Without ``num_layers``,
+            an mlp takes its config's depth (3), or the deepest that fits the
+            features and code (each layer narrower than the one before).
         random_state: seed of the initialisation, batch order and noise; an int
             makes fits repeatable (on the CPU, bit for bit).
         accelerator: Lightning accelerator: ``"cpu"``, ``"gpu"`` or ``"auto"``.
@@ -340,10 +424,13 @@ class AutoencoderTransformer(
         n_features_in_: number of features seen in ``fit``.
         feature_names_in_: column names seen in ``fit`` (only for data frames with string names).
         n_components_: size of the code (``latent_dim``).
+        latent_dim_: the code size used: ``latent_dim``, or the one chosen for ``None``.
+        num_layers_: the mlp's layers each way, given or chosen (``None`` for
+            other architectures); ``model_.config`` holds the whole model config.
         input_shape_: the shape the model sees one row as.
         data_min_: per-feature minimum used for scaling (zeros for ``scale="none"``).
         data_max_: per-feature maximum used for scaling (ones for ``scale="none"``).
-        n_epochs_: epochs trained.
+        n_epochs_: epochs trained (passes over the rows).
         stop_reason_: why training stopped, in words.
         reconstruction_error_: mean over the fit rows of the summed squared
             reconstruction error, in the original feature units.
@@ -352,7 +439,7 @@ class AutoencoderTransformer(
     def __init__(
         self,
         model: str = "deep",
-        latent_dim: int = 20,
+        latent_dim: int | None = None,
         *,
         epochs: int | None = None,
         patience: int = 10,
@@ -443,26 +530,59 @@ class AutoencoderTransformer(
         return tags
 
 
+class _Passes:
+    """Several passes over a training loader as one trainer epoch.
+
+    Pass ``i`` of trainer epoch ``e`` is the wrapped loader's epoch
+    ``e * passes + i``: the same shuffles as one pass per epoch.
+    """
+
+    #: Lightning reads ``batch_sampler`` and ``sampler`` to find ``set_epoch``.
+    batch_sampler = None
+
+    def __init__(self, loader: TensorBatchLoader, passes: int) -> None:
+        self.loader = loader
+        self.passes = passes
+
+    @property
+    def sampler(self) -> _Passes:
+        return self
+
+    @property
+    def batch_size(self) -> int:  # read by group_for_trainer
+        return self.loader.batch_size
+
+    @property
+    def epoch(self) -> int:  # read by GroupedLoader
+        return self.loader.epoch // self.passes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch * self.passes)
+
+    def __len__(self) -> int:
+        return len(self.loader) * self.passes
+
+    def __iter__(self) -> Iterator[Any]:
+        for _ in range(self.passes):
+            yield from self.loader  # each iteration moves the loader on by one epoch
+
+
+class _FitDataModule(ArrayDataModule):
+    """The estimators' data module: ``passes`` passes over the training rows per epoch."""
+
+    passes = 1
+
+    def train_dataloader(self) -> Any:
+        loader = super().train_dataloader()
+        if self.passes == 1:
+            return loader
+        plain = loader.loader if isinstance(loader, GroupedLoader) else loader
+        return group_for_trainer(_Passes(plain, self.passes), getattr(self, "trainer", None))
+
+
 def _needs_unit_range(cfg: Any) -> bool:
     """Whether the model's loss or output only makes sense for targets in [0, 1]."""
     return cfg.recon_loss == "bce" or cfg.output_activation == "sigmoid"
 
 
-@contextmanager
-def _quiet(on: bool) -> Iterator[None]:
-    """Hides Lightning's info messages (devices found, "fit stopped") while ``on``."""
-    if not on:
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-__all__ = ["AutoencoderTransformer"]
+__all__ = ["AUTO_LATENT_MAX", "AutoencoderTransformer", "auto_latent_dim"]

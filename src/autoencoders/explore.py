@@ -372,7 +372,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out} exists; pass --overwrite to replace it or another name")
     model = load(args.checkpoint)
     _image_shape(model)  # refuse a model of signals before loading any data
-    x, y = _datamodule_for(args, model).full_arrays(args.split)
+    dm = _datamodule_for(args, model)
+    x, y = dm.full_arrays(args.split)
+    # the legend names the classes as the data does (Fashion-MNIST's, a folder's sub-folders)
+    classes = dm.classes
     path = write_explorer(
         model,
         x,
@@ -382,6 +385,7 @@ def run(args: argparse.Namespace) -> int:
         max_points=args.max_points,
         max_sliders=args.max_sliders,
         seed=args.seed,
+        class_names=list(classes) if classes is not None else None,
         overwrite=args.overwrite,
     )
     size = path.stat().st_size

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from autoencoders.assess import ModelCodec, interpolate_codes
-from autoencoders.images import image_rows, save_gif, save_grid_png, tile
+from autoencoders.images import image_rows, save_gif, save_grid_image, tile
 from autoencoders.module import AutoEncoder
 
 #: samples per row of a saved sample grid
@@ -132,7 +132,7 @@ def save_sample_grid(
     """
     images = sample_images(model, n, generator)
     _check_images(images)
-    return save_grid_png(tile(images, columns), path)
+    return save_grid_image(tile(images, columns), path)
 
 
 def save_interpolation(
@@ -166,7 +166,7 @@ def save_interpolation(
     """
     images = interpolate(model, x_a, x_b, steps)
     _check_images(images)
-    png = save_grid_png(image_rows([images]), png_path, scale=scale)
+    png = save_grid_image(image_rows([images]), png_path, scale=scale)
     gif = None
     if gif_path is not None:
         gif = save_gif(images, gif_path, frame_ms, scale=scale, progress_bar=True)

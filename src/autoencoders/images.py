@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autoencoders.errors import ConfigError
 from autoencoders.files import atomic_path
 
 
@@ -51,14 +52,43 @@ def to_pixels(grid: torch.Tensor) -> np.ndarray:
     return pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
 
 
-def save_grid_png(grid: torch.Tensor, path: str | Path, scale: int = 4) -> Path:
-    """Saves a ``(C, H, W)`` grid in [0, 1] as a PNG, enlarged ``scale`` times, atomically."""
+#: file suffix -> Pillow format, for the pictures the commands write
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "GIF",
+}
+
+
+def image_format(path: str | Path) -> str:
+    """The Pillow format that ``path``'s suffix names; refuses a suffix no picture has."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise ConfigError(
+            f"cannot tell a picture format from {str(path)!r}: "
+            f"end the name with one of {', '.join(IMAGE_FORMATS)}"
+        )
+    return IMAGE_FORMATS[suffix]
+
+
+def save_grid_image(grid: torch.Tensor, path: str | Path, scale: int = 4) -> Path:
+    """Saves a ``(C, H, W)`` grid in [0, 1], enlarged ``scale`` times, atomically.
+
+    The format is the one the suffix names (``.png``, ``.jpg``, ``.webp``, ...),
+    so a file called ``s.jpg`` holds JPEG bytes.
+    """
     from PIL import Image
 
+    fmt = image_format(path)
     image = Image.fromarray(to_pixels(grid))
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format=fmt)
     return Path(path)
 
 

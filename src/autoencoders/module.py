@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +89,33 @@ class AutoEncoder(GroupedSteps):
     # ----------------------------------------------------------------- verbs
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstructs ``x`` (no noise is added, whatever the mode)."""
-        z, _ = self.bottleneck(self.encoder(x))
-        return self.decoder(z)
+        with self._graph_for(x):
+            z, _ = self.bottleneck(self.encoder(x))
+            return self.decoder(z)
 
     reconstruct = forward
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code of ``x``; in eval mode variational models return the posterior mean."""
-        z, _ = self.bottleneck(self.encoder(x))
-        return z
+        with self._graph_for(x):
+            z, _ = self.bottleneck(self.encoder(x))
+            return z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decodes codes to outputs in the data's range."""
-        return self.decoder(z)
+        with self._graph_for(z):
+            return self.decoder(z)
+
+    def _graph_for(self, x: torch.Tensor) -> Any:
+        """Autograd as the caller needs it: none for a model in eval mode.
+
+        A loaded model is in eval mode, and its users want plain tensors
+        (``model.encode(x).numpy()``); an input that requires grad (saliency,
+        a Jacobian) or a model in training mode keeps the graph.
+        """
+        if self.training or x.requires_grad:
+            return contextlib.nullcontext()
+        return torch.no_grad()
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

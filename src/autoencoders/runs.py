@@ -16,9 +16,9 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from autoencoders.config import ModelConfig, TrainConfig, config_to_dict
 from autoencoders.data.sources import ArrayDataset
-from autoencoders.errors import ConfigError, RunFolderError
+from autoencoders.errors import ConfigError, RunFolderError, UserError
 from autoencoders.files import write_json
-from autoencoders.images import image_rows, save_grid_png
+from autoencoders.images import image_rows, save_grid_image
 from autoencoders.module import AutoEncoder
 from autoencoders.stopping import StopRule
 from autoencoders.training import TrainResult, fit, set_threads
@@ -40,13 +40,19 @@ class RunResult:
 
     def summary(self) -> str:
         """A few lines for the terminal: losses, files, how to look at the logs."""
-        m = self.train.metrics
+        if self.train.steps:
+            head = (
+                f"trained {self.train.epochs} epoch(s) in {self.train.wall_time_s:.1f} s: "
+                f"{self.train.stop_reason}"
+            )
+        else:  # a resumed run that had already reached its limit
+            head = (
+                f"nothing left to train: the run had already trained {self.train.epochs} "
+                f"epoch(s) ({self.train.stop_reason}); raise that limit to train longer"
+            )
         lines = [
-            f"trained {self.train.epochs} epoch(s) in {self.train.wall_time_s:.1f} s: "
-            f"{self.train.stop_reason}",
-            f"  last epoch: train loss {m.get('train/loss_epoch', float('nan')):.4g}   "
-            f"val loss {m.get('val/loss', float('nan')):.4g}   "
-            f"val recon {m.get('val/recon', float('nan')):.4g}",
+            head,
+            *([f"  last epoch: {figures}"] if (figures := self._last_figures()) else []),
             *(
                 [
                     f"  processes        {len(shares)} (training samples each, last epoch: "
@@ -71,6 +77,14 @@ class RunResult:
             lines.append(f"  view them with:  tensorboard --logdir {self.train.log_dir}")
         return "\n".join(lines)
 
+    def _last_figures(self) -> str:
+        """The last epoch's losses that exist (a figure never measured is left out, not nan)."""
+        m = self.train.metrics
+        names = {"train/loss_epoch": "train loss", "val/loss": "val loss", "val/recon": "val recon"}
+        return "   ".join(
+            f"{label} {m[key]:.4g}" for key, label in names.items() if key in m and m[key] == m[key]
+        )
+
 
 def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None, model: str | None = None):
     """The data module a run asks for (MNIST-family images padded to 32x32).
@@ -94,6 +108,9 @@ def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None, model: s
         pad_to=pad_to,
         seed=run.seed,
         kind=data_kind(run, model),
+        scale=run.scale,
+        label_column=run.label_column,
+        header=run.header,
     )
 
 
@@ -221,10 +238,12 @@ def train_run(
     model_cfg.validate(input_shape_known=False)
     check_accelerator(run.accelerator)
     resume: Path | None = None
+    created: Path | None = None  # the outermost folder this call creates, removed if data fails
     if run.resume:
         directory, resume = checkpoint_in(run.resume)
     else:
         directory = Path(run_dir) if run_dir else run_folder(run, model_cfg.model)
+        created = _first_missing(directory)
         if resume_existing and _same_run(directory, model_cfg):
             resume = directory / "checkpoints" / "last.ckpt"
         elif rank_zero_only.rank == 0:  # other processes of a run find rank 0's files there
@@ -234,8 +253,14 @@ def train_run(
 
     L.seed_everything(run.seed, workers=True, verbose=False)
     set_threads(run.threads)
-    datamodule = make_datamodule(run, data, model_cfg.model)
-    datamodule.setup("fit")
+    try:
+        datamodule = make_datamodule(run, data, model_cfg.model)
+        datamodule.setup("fit")
+    except UserError:
+        # a mistyped --dataset leaves no run folder behind to trip over later
+        if created is not None and rank_zero_only.rank == 0:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     model_cfg = dataclasses.replace(model_cfg, input_shape=tuple(datamodule.sample_shape))
     model_cfg.validate()
     model = build_model(model_cfg)
@@ -255,7 +280,7 @@ def train_run(
         num_nodes=run.num_nodes,
         strategy=run.strategy,
         precision=run.precision,
-        progress_bar=progress_bar,
+        progress_bar=progress_bar and run.progress,
         # early stopping watches the validation loss, so only fixed-length runs skip it
         **({} if validate or run.epochs is None else {"limit_val_batches": 0}),
     )
@@ -265,6 +290,16 @@ def train_run(
             model, datamodule, result.checkpoint.parent / "reconstructions.png"
         )
     return RunResult(directory, result, png, model)
+
+
+def _first_missing(directory: Path) -> Path | None:
+    """The outermost folder of ``directory`` that does not exist yet (``None``: all do)."""
+    missing = None
+    for folder in [directory, *directory.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def stop_rule(run: TrainConfig) -> StopRule:
@@ -300,7 +335,7 @@ def save_reconstructions(model: AutoEncoder, datamodule, path: Path, n: int = 16
     model.eval()
     x, _ = next(iter(datamodule.val_dataloader()))
     x = x[:n].to(model.device)
-    return save_grid_png(image_rows([x, model(x)]), path)
+    return save_grid_image(image_rows([x, model(x)]), path)
 
 
 def _slug(name: str) -> str:

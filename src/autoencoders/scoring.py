@@ -15,20 +15,22 @@ the model never trained on. ``--reference`` names other normal data.
 ``--threshold`` gives the threshold outright; ``--contamination R`` flags the
 highest-scoring share ``R`` of the scored samples instead.
 
-A ``.npy`` file is memory-mapped and read ``--batch-size`` samples at a time,
-in file order, so a file larger than memory can be scored; named data sets and
-other files are read through the data module (``--split``, the test split by
-default).
+The data scored is ``--dataset`` (by default the run's own), every row of it in
+its own order (``--split all``) or one split. A ``.npy`` file is memory-mapped
+and read ``--batch-size`` samples at a time, so a file larger than memory can be
+scored; named data sets and other files are read through the data module. Rows
+are scaled as the model's training data was (the scaler in its checkpoint).
 
-The output is a CSV table (``index,score,flag``) or an ``.npy`` array of shape
-``(N, 2)`` (score, flag), flag 1 marking an anomaly; an existing file is only
-replaced with ``--overwrite``.
+The output is a CSV table (``index,score,flag``: ``index`` the row number in the
+data, then ``file`` for image folders and ``label`` where the data has labels,
+as class names where it has them) or an ``.npy`` array of shape ``(N, 2)``
+(score, flag), flag 1 marking an anomaly; an existing file is only replaced
+with ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -73,9 +75,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ensemble (the mean of their scores, each standardised on held-out normal data)",
     )
     parser.add_argument(
-        "--dataset", required=True, help="data set name or path of the samples to score"
+        "--dataset",
+        default=None,
+        help="data set name or path of the samples to score (default: the run's own, from "
+        "run.json beside the checkpoint)",
     )
     parser.add_argument("--data-dir", default=None, help="folder holding or receiving data files")
+    parser.add_argument(
+        "--label-column",
+        default=None,
+        metavar="NAME",
+        help="a table's label column, written beside the scores (default: the run's)",
+    )
+    parser.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a CSV's first row names its columns (default: the run's setting; detected)",
+    )
     parser.add_argument(
         "--out", type=Path, required=True, help="scores.csv (index,score,flag) or scores.npy (N, 2)"
     )
@@ -110,9 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--split",
-        choices=("train", "val", "test"),
-        default="test",
-        help="split scored for named data sets and non-.npy files",
+        choices=("all", "train", "val", "test"),
+        default="all",
+        help="rows scored: all (in the data's own order) or one split",
     )
     parser.add_argument(
         "--batch-size",
@@ -135,26 +152,29 @@ def run(args: argparse.Namespace) -> int:
                 f"{first.shape}: the models of an ensemble must take the same samples"
             )
     # The samples are opened (and checked against the model) before any reference work.
-    samples = open_samples(args, first.shape, first.config, first.path)
+    samples = open_samples(args, first.shape, first.config, first.path, first.scaler)
     fitted = args.score not in ("recon-sse", "recon-bce")
     needs_reference = (
         fitted or (args.threshold is None and args.contamination is None) or len(members) > 1
     )
     loaded: dict[str, Reference] = {}
     for member in members if needs_reference else []:
-        member.fit(fitted, reference_data(args, member.config, member.shape, member.path, loaded))
+        reference = reference_data(
+            args, member.config, member.shape, member.path, loaded, scaler=member.scaler
+        )
+        member.fit(fitted, reference)
     ensemble = Ensemble(members)
     scores = np.concatenate(
         [ensemble.score(batch) for batch in samples.batches(args.batch_size)] or [np.zeros(0)]
     )
     threshold, why = _threshold(args, scores, ensemble, first.reference)
     flags = scores > threshold
-    _write(args.out, scores, flags)
+    _write(args.out, scores, flags, samples)
     what = (
         args.score if len(members) == 1 else f"an ensemble of {len(members)} models' {args.score}"
     )
     print(
-        f"scored {len(scores)} samples of {args.dataset} with {what}; threshold "
+        f"scored {len(scores)} samples of {samples.where} with {what}; threshold "
         f"{threshold:.6g} ({why}); {int(flags.sum())} flagged "
         f"({100 * flags.mean() if len(flags) else 0:.1f}%); wrote {args.out}"
     )
@@ -173,6 +193,8 @@ class Member:
     reference: Reference | None = None
     #: the member's scores of held-out normal data, on which an ensemble standardises it
     normal_scores: np.ndarray | None = None
+    #: the scaling of the model's training data (None: data used as it was)
+    scaler: Any = None
 
     @classmethod
     def load(cls, path: Path, args: argparse.Namespace) -> Member:
@@ -184,7 +206,8 @@ class Member:
         config = getattr(model, "config", None) or {}
         shape = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
         codec = ModelCodec(model, batch_size=args.batch_size)
-        return cls(path, codec, config, shape, make_score(args.score))
+        scaler = getattr(model, "data_scaler", None)
+        return cls(path, codec, config, shape, make_score(args.score), scaler=scaler)
 
     def fit(self, fitted: bool, reference: Reference) -> None:
         """Fits the score on the reference data (if it is fitted) and scores its held-out rows."""
@@ -261,13 +284,20 @@ class Samples:
     """The samples to score: an array-like of ``(N, ...)`` values, read in batches.
 
     ``values`` may be a memory map; each batch is copied out of it, reshaped to
-    the model's input shape, divided by ``scale`` and checked for NaN and infinity.
+    the model's input shape, divided by ``scale``, scaled by ``scaler`` (the
+    model's own scaling, where it has one) and checked for NaN and infinity.
+    ``rows`` are the samples' row numbers in the data (None: 0, 1, ...),
+    ``labels`` their labels as the data names them and ``files`` their files.
     """
 
     values: Any
     shape: tuple[int, ...]
     scale: float
     where: str
+    scaler: Any = None
+    rows: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    files: np.ndarray | None = None
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
         for start in range(0, len(self.values), batch_size):
@@ -276,6 +306,8 @@ class Samples:
             if self.scale != 1.0:
                 batch /= self.scale
             bad = ~np.isfinite(batch.reshape(len(batch), -1))
+            if self.scaler is not None and not bad.any():
+                batch = self.scaler.apply(batch)
             if bad.any():
                 row, col = np.argwhere(bad)[0]
                 raise DataError(
@@ -286,16 +318,25 @@ class Samples:
 
 
 def open_samples(
-    args: argparse.Namespace, shape: tuple[int, ...], config: dict, checkpoint: Path
+    args: argparse.Namespace,
+    shape: tuple[int, ...],
+    config: dict,
+    checkpoint: Path,
+    scaler: Any = None,
 ) -> Samples:
-    """The data to score: a memory-mapped ``.npy``, or a split read by the data module.
+    """The data to score: a memory-mapped ``.npy`` (all its rows), or rows read by the data module.
 
     Raises:
         DataError: for a file that cannot be read as numbers.
         CheckpointError: for samples of another shape than the model takes.
     """
-    path = Path(args.dataset).expanduser()
-    if path.suffix.lower() == ".npy" and path.is_file():
+    from autoencoders.checkpoint import checkpoint_datamodule
+    from autoencoders.cli import label_values
+
+    dataset = getattr(args, "dataset", None)
+    path = Path(dataset).expanduser() if dataset is not None else None
+    split = getattr(args, "split", "all")
+    if path is not None and path.suffix.lower() == ".npy" and path.is_file() and split == "all":
         try:
             values = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as err:
@@ -309,11 +350,29 @@ def open_samples(
             )
         _check_shape(tuple(values.shape[1:]), shape, args, checkpoint)
         scale = 255.0 if values.dtype == np.uint8 else 1.0
-        return Samples(values, shape, scale, str(path))
-    dm = _datamodule(args.dataset, args.data_dir, config)
+        return Samples(values, shape, scale, str(path), scaler)
+    dm = checkpoint_datamodule(
+        checkpoint,
+        config,
+        scaler,
+        dataset,
+        getattr(args, "data_dir", None),
+        label_column=getattr(args, "label_column", None),
+        header=getattr(args, "header", None),
+    )
     _check_shape(tuple(dm.sample_shape), shape, args, checkpoint)
-    x, _ = dm.full_arrays(args.split)
-    return Samples(x.numpy(), shape, 1.0, f"{args.dataset} ({args.split} split)")
+    x, y, rows = dm.rows(split)
+    files = None if dm.files is None else np.asarray(dm.files, dtype=object)[rows.numpy()]
+    # already scaled by the data module, so no scaler here
+    return Samples(
+        x.numpy(),
+        shape,
+        1.0,
+        f"{dataset or dm.name} ({split} rows)",
+        rows=rows.numpy(),
+        labels=label_values(y.numpy(), dm.classes),
+        files=files,
+    )
 
 
 def _check_shape(
@@ -323,21 +382,9 @@ def _check_shape(
     if not shape or found == shape or (shape[0] == 1 and found == shape[1:]):
         return
     raise CheckpointError(
-        f"{checkpoint} takes samples of shape {shape} but {args.dataset} has "
+        f"{checkpoint} takes samples of shape {shape} but {getattr(args, 'dataset', None) or 'the data'} has "
         f"{found}: score data of the shape the model was trained on"
     )
-
-
-def _datamodule(dataset: str, data_dir: str | None, config: dict, run: dict | None = None):
-    from autoencoders.config import TrainConfig
-    from autoencoders.runs import make_datamodule
-
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in (run or {}).items() if k in _DATA_KEYS and k in names}
-    values.update(dataset=dataset, data_dir=data_dir)
-    dm = make_datamodule(TrainConfig(**values), model=config.get("model"))
-    dm.setup()
-    return dm
 
 
 # --------------------------------------------------------------- reference
@@ -360,41 +407,35 @@ def reference_data(
     shape: tuple[int, ...],
     checkpoint: Path,
     loaded: dict[str, Reference] | None = None,
+    *,
+    scaler: Any = None,
 ) -> Reference:
     """The run's own data (``run.json``), or ``--reference``: its train and validation splits.
 
-    ``loaded`` keeps the references already read, by what decides their rows, so
-    the members of an ensemble trained on the same data read it once.
+    Rows are scaled by ``scaler``, the model's own scaling. ``loaded`` keeps the
+    references already read, by what decides their rows, so the members of an
+    ensemble trained on the same data read it once.
 
     Raises:
         CheckpointError: if neither is available, or the data does not fit the model.
     """
-    from autoencoders.runs import checkpoint_in
+    from autoencoders.checkpoint import checkpoint_datamodule, run_settings
 
-    run: dict[str, Any] = {}
-    if args.reference is None:
-        run_dir, _ = checkpoint_in(checkpoint)
-        run_json = run_dir / "run.json"
-        if not run_json.is_file():
-            raise CheckpointError(
-                f"no run.json beside {checkpoint}, so its training data is unknown: pass "
-                "--reference DATASET (normal data), or --threshold/--contamination with a "
-                "recon-* score"
-            )
-        try:
-            run = json.loads(run_json.read_text())
-        except ValueError as err:
-            raise CheckpointError(
-                f"{run_json} is not valid JSON ({err}); fix or remove it"
-            ) from None
-        dataset, data_dir = str(run.get("dataset", "digits")), run.get("data_dir")
-    else:
-        dataset, data_dir = args.reference, args.data_dir
-    key = json.dumps([dataset, data_dir, config.get("model"),
+    run = run_settings(checkpoint) or {}
+    if args.reference is None and not run:
+        raise CheckpointError(
+            f"no run.json beside {checkpoint}, so its training data is unknown: pass "
+            "--reference DATASET (normal data), or --threshold/--contamination with a "
+            "recon-* score"
+        )
+    dataset = args.reference if args.reference is not None else str(run.get("dataset", "digits"))
+    data_dir = args.data_dir if args.reference is not None else None
+    stored = scaler.to_dict() if scaler is not None else None
+    key = json.dumps([dataset, data_dir, config.get("model"), stored,
                       {k: run.get(k) for k in _DATA_KEYS}], default=str)  # fmt: skip
     if loaded is not None and key in loaded:
         return loaded[key]
-    dm = _datamodule(dataset, data_dir, config, run)
+    dm = checkpoint_datamodule(checkpoint, config, scaler, args.reference, data_dir)
     if tuple(dm.sample_shape) != shape:
         raise CheckpointError(
             f"{checkpoint} takes samples of shape {shape} but the reference data "
@@ -429,20 +470,36 @@ def _threshold(
 
 
 # ------------------------------------------------------------------ output
-def _write(path: Path, scores: np.ndarray, flags: np.ndarray) -> None:
+def _write(path: Path, scores: np.ndarray, flags: np.ndarray, samples: Samples) -> None:
+    from autoencoders.cli import write_csv_columns
     from autoencoders.files import atomic_write
 
     if path.suffix.lower() == ".npy":
         table = np.column_stack([scores, flags.astype(np.float64)])
         atomic_write(path, lambda f: np.save(f, table))
         return
+    rows = samples.rows if samples.rows is not None else np.arange(len(scores))
+    if samples.files is None and samples.labels is None:
+        _write_plain_csv(path, rows, scores, flags)  # the fast path for large arrays
+        return
+    columns: dict[str, Any] = {"index": rows}
+    if samples.files is not None:
+        columns["file"] = samples.files
+    columns.update(score=np.asarray(scores, dtype=np.float64), flag=flags.astype(int))
+    if samples.labels is not None:
+        columns["label"] = samples.labels
+    atomic_write(path, lambda f: write_csv_columns(f, columns, float_format=".9g"))
+
+
+def _write_plain_csv(path: Path, rows: np.ndarray, scores: np.ndarray, flags: np.ndarray) -> None:
+    from autoencoders.files import atomic_write
 
     def write_csv(f: Any) -> None:
         f.write(b"index,score,flag\n")
         for start in range(0, len(scores), 65536):
             end = start + 65536
-            rows = zip(range(start, end), scores[start:end], flags[start:end], strict=False)
-            f.write("".join(f"{i},{s:.9g},{int(b)}\n" for i, s, b in rows).encode())
+            part = zip(rows[start:end], scores[start:end], flags[start:end], strict=False)
+            f.write("".join(f"{i},{s:.9g},{int(b)}\n" for i, s, b in part).encode())
 
     atomic_write(path, write_csv)
 

@@ -22,7 +22,7 @@ from autoencoders.data.loader import group_for_module
 from autoencoders.errors import CheckpointError, ConfigError, NonFiniteLoss, TrainingStopped
 from autoencoders.files import write_json
 from autoencoders.module import AutoEncoder
-from autoencoders.progress_bar import RunProgressBar
+from autoencoders.progress_bar import run_progress
 from autoencoders.stopping import BestWeights, StopRule, epochs_per_check, limit_reason
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class TrainResult:
     stop_reason: str = ""
     #: the epoch whose weights the model holds at the end (early stopping), else 0
     best_epoch: int = 0
+    #: optimizer steps taken in this call (0: a resumed run that had already finished)
+    steps: int = 0
 
 
 #: signals that stop training cleanly
@@ -164,6 +166,39 @@ class RunCheckpoint(Checkpoint):
             torch.cuda.set_rng_state_all(rng["cuda"])
 
 
+class ValidateAtEnd(Callback):
+    """Makes the end of every run validate, whatever the validation cadence.
+
+    On a data set of a few batches ``fit`` validates only once per several epochs
+    (:func:`~autoencoders.stopping.epochs_per_check`), so a run shorter than that
+    would end with no validation loss, no TensorBoard scalars and no reconstruction
+    images. The last epoch therefore always validates, and so does the step that
+    uses up ``max_steps`` (inside an epoch, Lightning validates only when asked to stop).
+    Also counts the optimizer steps this run takes.
+    """
+
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+
+    def steps(self, trainer: L.Trainer) -> int:
+        """Optimizer steps since training started (0 if it never started: nothing left to do)."""
+        return 0 if self.start_step is None else trainer.global_step - self.start_step
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_step = trainer.global_step  # after a resumed run's counters are restored
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        if last and trainer.check_val_every_n_epoch is not None:
+            trainer.check_val_every_n_epoch = 1
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step and trainer.enable_validation:
+            if trainer.check_val_every_n_epoch is not None:
+                trainer.check_val_every_n_epoch = 1
+            trainer.should_stop = True  # the loop ends here anyway; this makes it validate first
+
+
 @contextlib.contextmanager
 def stop_on_signals(checkpoint: RunCheckpoint) -> Iterator[None]:
     """SIGINT and SIGTERM ask ``checkpoint`` to save and stop after the current step.
@@ -219,7 +254,8 @@ def make_trainer(
     if progress_bar:
         # Redrawing the bar every step costs more than a small model's step,
         # above all in a notebook, where each redraw is a message to the browser.
-        cbs.append(RunProgressBar(refresh_rate=progress_refresh))  # on stderr, whole run
+        # On stderr, for the whole run; a plain line per epoch where stderr is no terminal.
+        cbs.append(run_progress(refresh_rate=progress_refresh))
     if checkpoint_dir is not None:
         cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every, checkpoint_epochs))
     return L.Trainer(
@@ -267,6 +303,8 @@ def fit(
     every epoch, so a run that is killed loses at most the epoch it was in.
     SIGINT or SIGTERM save a checkpoint after the current step and raise
     :class:`~autoencoders.errors.TrainingStopped`.
+    Validation runs once per epoch, or per ~20 steps on small data, and always at
+    the end (:class:`ValidateAtEnd`), so every run has a validation loss and images.
 
     Args:
         model: the module to train.
@@ -285,7 +323,7 @@ def fit(
         num_nodes: machines.
         strategy: Lightning strategy, e.g. ``"ddp"``.
         precision: Lightning precision string (e.g. ``"16-mixed"`` on a GPU).
-        progress_bar: show a progress bar.
+        progress_bar: show progress on stderr: a bar on a terminal, else a line per epoch.
         detect_anomaly: torch's (slow) anomaly detection, to find where a NaN starts.
         test: also run the test loop after training.
         **trainer_kwargs: passed on to ``lightning.Trainer``.
@@ -327,6 +365,7 @@ def fit(
         detect_anomaly=detect_anomaly,
         progress_refresh=max(1, (steps or 0) // 40),
         checkpoint_epochs=per_check,
+        callbacks=[*trainer_kwargs.pop("callbacks", ()), ValidateAtEnd()],
         **trainer_kwargs,
     )
     checkpoint = trainer.checkpoint_callback
@@ -358,7 +397,9 @@ def fit(
         trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log_dir = Path(trainer.logger.log_dir) if trainer.logger and trainer.logger.log_dir else None
-    best = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
+    callbacks = trainer.callbacks  # type: ignore[attr-defined]
+    steps = next(cb for cb in callbacks if isinstance(cb, ValidateAtEnd)).steps(trainer)
+    best = next((cb for cb in callbacks if isinstance(cb, BestWeights)), None)
     if best is None:
         return TrainResult(
             checkpoint.path,
@@ -367,6 +408,7 @@ def fit(
             wall,
             trainer.current_epoch,
             limit_reason(trainer, rule),
+            steps=steps,
         )
     path = (
         best.best_path
@@ -381,6 +423,7 @@ def fit(
         trainer.current_epoch,
         best.reason(trainer, rule),
         best.best_epoch,
+        steps,
     )
 
 

@@ -107,8 +107,17 @@ def test_feature_score_works_for_conv_signal_and_linear_encoders(digits_split, n
     model = build_model(make_config(name, input_shape=shape, latent_dim=4)).eval()
     codec = ModelCodec(model)
     x = digits_split["train"][:100].reshape(100, *shape)
-    scores = an.make_score("feature").fit(codec, x).score(codec, x[:20])
-    assert scores.shape == (20,) and np.isfinite(scores).all()
+    # the input block of the pathway differences is the reconstruction error, for every family
+    d = an.pathway_differences(codec, x[:10])
+    flat = (x[:10] - codec.reconstruct(x[:10])).reshape(10, -1)
+    assert d.shape[1] > flat.shape[1], "hidden layers are read too"
+    np.testing.assert_allclose(d[:, : flat.shape[1]], flat, rtol=1e-5, atol=1e-6)
+    # whitened on the normal rows, uniform noise lies far outside them
+    score = an.make_score("feature").fit(codec, x)
+    normal = score.score(codec, x[:20])
+    noise = score.score(codec, np.random.default_rng(0).random(x[:20].shape, dtype=np.float32))
+    assert normal.shape == (20,) and np.isfinite(normal).all()
+    assert noise.min() > np.median(normal), name
 
 
 def test_scores_that_need_no_hidden_layers_work_for_pca(digits_split):

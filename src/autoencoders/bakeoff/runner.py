@@ -16,7 +16,10 @@ anomaly-detection protocols:
   over all classes.
 
 Every stage of every model and seed saves its result as JSON when it finishes,
-so an interrupted bake-off resumes where it stopped; a model that fails is
+with the settings it ran under (:meth:`Bakeoff.stage_settings`), so an
+interrupted bake-off resumes where it stopped; a stage is reused only under
+exactly the same settings, else it runs again and its result is replaced (a
+rerun with other options never reports the old numbers). A model that fails is
 reported as failed and the others go on.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -45,6 +49,7 @@ from autoencoders.bakeoff.config import PCA, STAGES, BakeoffConfig
 from autoencoders.bakeoff.progress import Progress
 from autoencoders.bakeoff.report import write_report
 from autoencoders.config import TrainConfig
+from autoencoders.errors import NonFiniteLoss, TrainingStopped
 from autoencoders.evaluation.anomaly import anomaly_scores
 from autoencoders.files import write_json
 
@@ -53,6 +58,10 @@ log = logging.getLogger("autoencoders.bakeoff")
 #: settings the bake-off hands on unchanged to every model's training run
 RUN_FIELDS = ("dataset", "data_dir", "epochs", "max_epochs", "patience", "min_steps",
               "max_steps", "batch_size")  # fmt: skip
+#: train the anomaly protocols' models (one per class, the held-out one) batched, not via Lightning
+BATCH_ANOMALY_MODELS = True
+#: the file in a stage's model folder naming the settings its (maybe unfinished) run has
+RUN_SETTINGS = "bakeoff-settings.json"
 
 
 class Bakeoff:
@@ -119,8 +128,45 @@ class Bakeoff:
     def stage_path(self, name: str, seed: int, stage: str) -> Path:
         return self.out / "stages" / name / f"seed-{seed}" / f"{stage}.json"
 
+    def stage_settings(self, name: str, seed: int, stage: str) -> dict[str, Any]:
+        """Every setting that ``stage`` of ``name`` and ``seed`` depends on, as JSON values.
+
+        A stage's stored result is reused only if these are exactly the run's. A
+        stage's settings include those of what it builds on (``evaluate``: the
+        trained model's), so a retrained model is scored again too.
+        """
+        c = self.cfg
+        settings: dict[str, Any] = {"model": name, "seed": seed, "stage": stage,
+                                    "dataset": c.dataset, "data_dir": c.data_dir,
+                                    "max_eval_train": c.max_eval_train}  # fmt: skip
+        if name != PCA:  # PCA has no training options
+            settings |= {k: getattr(c, k) for k in RUN_FIELDS}
+            settings |= {"lr": c.lr, "model_options": c.model_options.get(name, {})}
+            if stage in ("held-out", "one-class") and c.anomaly_epochs is not None:
+                settings["epochs"] = c.anomaly_epochs  # what its models train for
+        if stage in ("train", "evaluate", "one-class"):
+            settings["latent_dim"] = c.latent_dim
+        if stage == "evaluate":
+            settings |= {"n_labels": c.n_labels, "embed_samples": c.embed_samples,
+                         "figures": seed == self.seeds[0]}  # fmt: skip
+        elif stage == "held-out":
+            settings |= {"anomaly_class": c.anomaly_class,
+                         "anomaly_latent_dim": c.anomaly_latent_dim}  # fmt: skip
+        elif stage == "one-class":
+            settings["one_class_score"] = c.one_class_score
+        return json.loads(json.dumps(settings))  # tuples as lists: as read back from disk
+
+    def _stored(self, name: str, seed: int, stage: str) -> dict[str, Any] | None:
+        """The stage's result on disk, if it ran under this bake-off's settings."""
+        path = self.stage_path(name, seed, stage)
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):  # absent, or cut short by hand
+            return None
+        return result if result.get("settings") == self.stage_settings(name, seed, stage) else None
+
     def run(self) -> dict[str, Any]:
-        """Runs every missing stage, then writes the report. Returns all results."""
+        """Runs every missing or outdated stage, then writes the report. Returns all results."""
         todo = [
             (name, seed, stage)
             for seed in self.seeds
@@ -139,24 +185,39 @@ class Bakeoff:
             start = time.perf_counter()
             try:
                 result = {"status": "ok", **self._stage(name, seed, stage)}
+            except TrainingStopped as err:
+                if not isinstance(err, NonFiniteLoss):
+                    # Ctrl-C or SIGTERM stops the bake-off, not just this model: the
+                    # stage stays unwritten and a rerun resumes it from its checkpoint
+                    where = str(err).split("; to continue:")[0]
+                    raise TrainingStopped(
+                        f"{where}; run the same bakeoff command again to go on from there",
+                        err.exit_code,
+                    ) from None
+                result = self._failure(name, seed, stage, err)
+                failed.add((name, seed))
             except Exception as err:  # one broken model must not stop the others
-                log.error("%s failed in stage %s: %s", self._label(name, seed), stage, err)
-                result = {"status": "failed", "error": f"{type(err).__name__}: {err}",
-                          "traceback": traceback.format_exc()}  # fmt: skip
+                result = self._failure(name, seed, stage, err)
                 failed.add((name, seed))
             result["seconds"] = time.perf_counter() - start
-            write_json(path, result)
+            result["settings"] = self.stage_settings(name, seed, stage)
+            write_json(path, result)  # atomic: an older result stays whole until replaced
             progress.finish(result["seconds"])
         results = self.collect()
         write_report(self.cfg, results, self.out)
         return results
 
+    def _failure(self, name: str, seed: int, stage: str, err: Exception) -> dict[str, Any]:
+        log.error("%s failed in stage %s: %s", self._label(name, seed), stage, err)
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()}  # fmt: skip
+
     def _label(self, name: str, seed: int) -> str:
         return f"{name} seed {seed}" if len(self.seeds) > 1 else name
 
     def _finished(self, name: str, seed: int, stage: str) -> bool:
-        path = self.stage_path(name, seed, stage)
-        return path.is_file() and json.loads(path.read_text()).get("status") == "ok"
+        stored = self._stored(name, seed, stage)
+        return stored is not None and stored.get("status") == "ok"
 
     def _stage(self, name: str, seed: int, stage: str) -> dict[str, Any]:
         handlers: dict[str, Callable[[str, int], dict[str, Any]]] = {
@@ -165,20 +226,46 @@ class Bakeoff:
             "held-out": self._held_out,
             "one-class": self._one_class,
         }
+        if name != PCA:
+            for run_dir in self._run_dirs(name, seed, stage):
+                self._claim(run_dir, self.stage_settings(name, seed, stage))
         return handlers[stage](name, seed)
+
+    def _run_dirs(self, name: str, seed: int, stage: str) -> list[Path]:
+        """The folders ``stage`` trains its models in."""
+        if stage == "train":
+            return [self.model_dir(name, seed)]
+        if BATCH_ANOMALY_MODELS:  # the anomaly models train in memory, without a folder
+            return []
+        if stage == "held-out":
+            return [self.model_dir(name, seed, "held-out")]
+        if stage == "one-class":
+            return [self.model_dir(name, seed, f"one-class-{cls}") for cls in self.classes]
+        return []
+
+    @staticmethod
+    def _claim(run_dir: Path, settings: dict[str, Any]) -> None:
+        """Keeps a run left in ``run_dir`` (to resume) only if it had these settings.
+
+        ``train_run`` resumes any checkpoint of the same model config, but one
+        trained for other epochs, data or seed is not this stage's: its checkpoints
+        go, so that ``train_run`` replaces the run instead.
+        """
+        marker = run_dir / RUN_SETTINGS
+        try:
+            same = json.loads(marker.read_text()) == settings
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            write_json(marker, settings)
 
     def _train(
         self, name: str, seed: int, run_dir: Path, latent_dim: int, **run_changes: Any
     ) -> tuple[Any, Any]:
-        from autoencoders.models import make_config
         from autoencoders.runs import train_run
 
-        options = {
-            "latent_dim": latent_dim,
-            "lr": self.cfg.lr,
-            **self.cfg.model_options.get(name, {}),
-        }
-        model_cfg = make_config(name, **options)
+        model_cfg = self._model_config(name, latent_dim)
         # Only the main model keeps TensorBoard logs; the many small anomaly models do not.
         result = train_run(
             self.run_config(seed, **run_changes),
@@ -191,6 +278,13 @@ class Bakeoff:
             resume_existing=True,  # a stage cut short goes on from its last epoch
         )
         return result.model, result.train
+
+    def _model_config(self, name: str, latent_dim: int) -> Any:
+        from autoencoders.models import make_config
+
+        options = {"latent_dim": latent_dim, "lr": self.cfg.lr,
+                   **self.cfg.model_options.get(name, {})}  # fmt: skip
+        return make_config(name, **options)
 
     def _train_main(self, name: str, seed: int) -> dict[str, Any]:
         _, train = self._train(name, seed, self.model_dir(name, seed), self.cfg.latent_dim)
@@ -305,87 +399,130 @@ class Bakeoff:
         return str(path.relative_to(self.out))
 
     # ---------------------------------------------------------- anomaly
-    def _scores(
-        self,
-        name: str,
-        seed: int,
-        latent_dim: int,
-        run_dir: Path,
-        x_fit: np.ndarray,
-        x_holdout: np.ndarray | None,
-        score: str,
-        **run_changes: Any,
-    ) -> tuple[np.ndarray, int]:
-        """Anomaly scores (a registered ``score``) of every test image, and epochs trained."""
-        epochs = 0
-        if name == PCA:
-            codec: Any = PCACodec(latent_dim, seed).fit(x_fit)
-        else:
-            if self.cfg.anomaly_epochs is not None:
-                run_changes["epochs"] = self.cfg.anomaly_epochs
-            model, train = self._train(name, seed, run_dir, latent_dim, **run_changes)
-            codec, epochs = ModelCodec(model), train.epochs
-        if score == "feature" and name == PCA:
-            score = "recon-sse"  # PCA has no hidden layers; its nearest score
-        x_test = self.data.x_test
-        return anomaly_scores(score, codec, x_fit, x_test, x_holdout=x_holdout), epochs
+    def _anomaly_run(self, run_changes: dict[str, Any]) -> dict[str, Any]:
+        """The run settings of an anomaly model: its data restriction, and its epochs."""
+        if self.cfg.anomaly_epochs is not None:
+            return {**run_changes, "epochs": self.cfg.anomaly_epochs}
+        return run_changes
 
     def _held_out(self, name: str, seed: int) -> dict[str, Any]:
         c = self.cfg
         x_fit = self.data.x_train[self.data.y_train != c.anomaly_class]
-        scores, epochs = self._scores(
-            name,
-            seed,
-            c.anomaly_latent_dim,
-            self.model_dir(name, seed, "held-out"),
-            x_fit,
-            None,
-            "recon-bce",  # the published protocol's score
-            exclude_class=c.anomaly_class,
-        )
+        epochs = 0
+        if name == PCA:
+            codec: Any = PCACodec(c.anomaly_latent_dim, seed).fit(x_fit)
+        else:
+            [(model, epochs)] = self._train_anomaly_models(
+                name, seed, c.anomaly_latent_dim, [{"exclude_class": c.anomaly_class}],
+                [self.model_dir(name, seed, "held-out")],
+            )  # fmt: skip
+            codec = ModelCodec(model)
+        # summed BCE: the published protocol's score
+        scores = anomaly_scores("recon-bce", codec, x_fit, self.data.x_test)
         is_anomaly = self.data.y_test == c.anomaly_class
         fpr, tpr, auc = ev.roc_curve_points(scores, is_anomaly)
         return {"auc": float(auc), "anomaly_class": c.anomaly_class, "epochs": epochs,
                 "fpr": _thin(fpr), "tpr": _thin(tpr)}  # fmt: skip
 
+    def _train_one_class_models(
+        self, name: str, seed: int, classes: list[int]
+    ) -> list[tuple[Any, int]]:
+        """One model of ``name`` per class, trained on that class alone: ``(model, epochs)`` each.
+
+        The one place the one-class protocol trains: all its models in one
+        batched computation (see :meth:`_train_anomaly_models`).
+        """
+        return self._train_anomaly_models(
+            name, seed, self.cfg.latent_dim, [{"only_class": c} for c in classes],
+            [self.model_dir(name, seed, f"one-class-{c}") for c in classes],
+        )  # fmt: skip
+
+    def _train_anomaly_models(
+        self,
+        name: str,
+        seed: int,
+        latent_dim: int,
+        restrictions: list[dict[str, Any]],
+        run_dirs: list[Path],
+    ) -> list[tuple[Any, int]]:
+        """Anomaly models of ``name``, one per data restriction: ``(model, epochs)`` each.
+
+        By default they train as one batched computation
+        (:func:`autoencoders.batched.fit_many`: per model the same data, batch
+        order, initialisation and stopping rule as ``train_run``, the same
+        arithmetic up to float rounding), without Lightning: a one-class digits
+        model's epoch is 2-3 steps, so one at a time each spends most of its time
+        in Lightning's per-epoch overhead. ``BATCH_ANOMALY_MODELS = False`` trains
+        them one by one through ``train_run``, each resumable in its ``run_dirs``.
+        """
+        changes = [self._anomaly_run(r) for r in restrictions]
+        if not BATCH_ANOMALY_MODELS:
+            trained = []
+            for change, run_dir in zip(changes, run_dirs, strict=True):
+                model, train = self._train(name, seed, run_dir, latent_dim, **change)
+                trained.append((model, train.epochs))
+            return trained
+        from autoencoders.batched import fit_many
+        from autoencoders.runs import make_datamodule, stop_rule
+
+        runs = [self.run_config(seed, **change) for change in changes]
+        # each model's data module exactly as train_run would build it: split, order, batches
+        modules = [make_datamodule(run, self.datamodule.array_dataset(), name) for run in runs]
+        for module in modules:
+            module.setup("fit")
+        model_cfg = dataclasses.replace(
+            self._model_config(name, latent_dim), input_shape=tuple(modules[0].sample_shape)
+        )
+        fits = fit_many(
+            model_cfg, modules, [run.seed for run in runs], stop_rule(runs[0]),
+            steps_per_call=runs[0].steps_per_call,
+            validate=False,  # as train_run(validate=False): a fixed-length run skips validation
+        )  # fmt: skip
+        return [(fit.model, fit.epochs) for fit in fits]
+
     def _one_class(self, name: str, seed: int) -> dict[str, Any]:
+        data, classes = self.data, self.classes
+        if name == PCA:
+            codecs: list[Any] = [
+                PCACodec(self.cfg.latent_dim, seed).fit(data.x_train[data.y_train == cls])
+                for cls in classes
+            ]
+            trained_epochs = [0] * len(classes)
+        else:
+            trained = self._train_one_class_models(name, seed, classes)
+            codecs = [ModelCodec(model) for model, _ in trained]
+            trained_epochs = [epochs for _, epochs in trained]
+        score = self.cfg.one_class_score
+        if score == "feature" and name == PCA:
+            score = "recon-sse"  # PCA has no hidden layers; its nearest score
         scores, epochs = {}, {}
-        data = self.data
-        for cls in self.classes:
+        for cls, codec, n_epochs in zip(classes, codecs, trained_epochs, strict=True):
             x_fit = data.x_train[data.y_train == cls]
             held = data.x_val[data.y_val == cls] if data.x_val is not None else None
             # Squared error by default, not BCE: BCE grows with an image's ink, so bright
             # normal images would look anomalous (PCA-20 scores 0.70 by BCE, 0.90 by SSE).
-            scores[cls], epochs[str(cls)] = self._scores(
-                name,
-                seed,
-                self.cfg.latent_dim,
-                self.model_dir(name, seed, f"one-class-{cls}"),
-                x_fit,
-                held if held is not None and len(held) else None,
-                self.cfg.one_class_score,
-                only_class=cls,
-            )
-        result = ev.one_class_auc(scores, self.data.y_test)
+            scores[cls] = anomaly_scores(
+                score, codec, x_fit, data.x_test,
+                x_holdout=held if held is not None and len(held) else None,
+            )  # fmt: skip
+            epochs[str(cls)] = n_epochs
+        result = ev.one_class_auc(scores, data.y_test)
         fpr, tpr, _ = ev.roc_curve_points(
-            np.concatenate([scores[c] for c in self.classes]),
-            np.concatenate([self.data.y_test != c for c in self.classes]),
+            np.concatenate([scores[c] for c in classes]),
+            np.concatenate([data.y_test != c for c in classes]),
         )
         return {"mean_auc": float(result["mean"]), "per_class": {str(k): float(v) for k, v in result["per_class"].items()},
                 "epochs": epochs, "fpr": _thin(fpr), "tpr": _thin(tpr)}  # fmt: skip
 
     # ---------------------------------------------------------- results
     def collect(self) -> dict[str, Any]:
-        """Every stage result on disk, as ``results["models"][model][seed][stage]``."""
+        """Every stage result on disk of this bake-off's settings, as ``results["models"][model][seed][stage]``."""
         results: dict[str, Any] = {"config": dataclasses.asdict(self.cfg), "models": {}}
         for name in self.names:
+            # a result of other settings is not this bake-off's: missing, never shown
             results["models"][name] = {
                 str(seed): {
-                    stage: (
-                        json.loads(path.read_text())
-                        if (path := self.stage_path(name, seed, stage)).is_file()
-                        else {"status": "missing"}
-                    )
+                    stage: self._stored(name, seed, stage) or {"status": "missing"}
                     for stage in self.stages_for(name)
                 }
                 for seed in self.seeds

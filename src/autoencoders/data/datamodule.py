@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -16,6 +17,7 @@ from autoencoders.data.loader import (
     TensorImageDataset,
     group_for_trainer,
 )
+from autoencoders.data.scaling import SCALES, MinMaxScaler, outside_unit_range
 from autoencoders.data.sources import KINDS, ArrayDataset, load_dataset
 from autoencoders.errors import ConfigError
 
@@ -26,7 +28,12 @@ class ArrayDataModule(L.LightningDataModule):
     """Train/validation/test splits of a whole data set kept in memory.
 
     The data is loaded once, padded once (images, ``pad_to``), and batched by
-    indexing; values become float in [0, 1] per batch. The train/validation
+    indexing; values become float in [0, 1] per batch. Data not in [0, 1] by
+    nature (tables; float arrays with values outside it) is min-max scaled into
+    it by a :class:`~autoencoders.data.scaling.MinMaxScaler` fitted on the
+    training split (``scale``); Lightning stores that scaler in every
+    checkpoint (:meth:`state_dict`), and a module given ``scaler`` applies a
+    stored one instead of fitting its own. The train/validation
     split is a permutation seeded with ``seed``, so it is the same on every run.
     Under a Lightning trainer with several processes, each loader gives every
     rank its own disjoint share (``trainer.global_rank`` of ``trainer.world_size``).
@@ -45,6 +52,12 @@ class ArrayDataModule(L.LightningDataModule):
         download: allow downloading named data sets.
         eval_batch_size: batch size of validation, test and predict loaders.
         kind: ``"signal"`` to read 2-D/3-D arrays as 1-D signals.
+        scale: ``"auto"`` (min-max scaling for tables, and for other data than
+            signals whose values leave [0, 1]), ``"minmax"`` (always) or ``"none"``.
+        label_column: a table's label column (see :func:`load_dataset`).
+        header: whether a CSV's first row may be a header (see :func:`load_dataset`).
+        scaler: a fitted scaler (or its :meth:`~MinMaxScaler.to_dict`) to apply
+            instead of fitting one; ``scale`` is then ignored.
 
     Raises:
         ConfigError: for an option out of its range (a batch size below 1, a
@@ -65,9 +78,15 @@ class ArrayDataModule(L.LightningDataModule):
         download: bool = True,
         eval_batch_size: int = 1024,
         kind: str = "auto",
+        scale: str = "auto",
+        label_column: str | None = None,
+        header: bool = True,
+        scaler: MinMaxScaler | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         _check_options(batch_size, eval_batch_size, train_size, val_size, pad_to, kind)
+        if scale not in SCALES:
+            raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
         self.dataset = dataset
         self.data_dir = data_dir
         self.batch_size = batch_size
@@ -80,8 +99,16 @@ class ArrayDataModule(L.LightningDataModule):
         self.download = download
         self.eval_batch_size = eval_batch_size
         self.kind = kind
+        self.scale = scale
+        self.label_column = label_column
+        self.header = header
+        self._given_scaler = isinstance(scaler, (MinMaxScaler, dict))
+        self.scaler: MinMaxScaler | None = (
+            MinMaxScaler.from_dict(scaler) if isinstance(scaler, dict) else scaler
+        )
         self._data: ArrayDataset | None = None
         self._splits: dict[str, TensorImageDataset] = {}
+        self._rows: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------ loading
     def prepare_data(self) -> None:
@@ -95,7 +122,14 @@ class ArrayDataModule(L.LightningDataModule):
         if self._data is None:
             data = self.dataset
             if not isinstance(data, ArrayDataset):
-                data = load_dataset(data, self.data_dir, self.download, self.kind)
+                data = load_dataset(
+                    data,
+                    self.data_dir,
+                    self.download,
+                    self.kind,
+                    label_column=self.label_column,
+                    header=self.header,
+                )
             self._data = self._padded(data)
         return self._data
 
@@ -121,6 +155,10 @@ class ArrayDataModule(L.LightningDataModule):
             data.test_y,
             data.scale,
             data.classes,
+            data.train_rows,
+            data.test_rows,
+            data.files,
+            data.tabular,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -151,14 +189,58 @@ class ArrayDataModule(L.LightningDataModule):
                 f"(exclude_class={self.exclude_class}, only_class={self.only_class}); "
                 "choose a class the training data holds"
             )
-        x, y = data.train_x, data.train_y
+        x, y, x_test, scale = data.train_x, data.train_y, data.test_x, data.scale
+        if not self._given_scaler:
+            self.scaler = self._fit_scaler(data, x[train_idx])
+        if self.scaler is not None:
+            log.debug("%s: %s", data.name, self.scaler.describe())
+            x, x_test = self._scaled(x, scale), self._scaled(x_test, scale)
+            scale = 1.0
+        rows, test_rows = data.row_numbers()
         self._splits = {
-            "train": TensorImageDataset(
-                x[train_idx], None if y is None else y[train_idx], data.scale
-            ),
-            "val": TensorImageDataset(x[val_idx], None if y is None else y[val_idx], data.scale),
-            "test": TensorImageDataset(data.test_x, data.test_y, data.scale),
+            "train": TensorImageDataset(x[train_idx], None if y is None else y[train_idx], scale),
+            "val": TensorImageDataset(x[val_idx], None if y is None else y[val_idx], scale),
+            "test": TensorImageDataset(x_test, data.test_y, scale),
         }
+        self._rows = {"train": rows[train_idx], "val": rows[val_idx], "test": test_rows}
+
+    def _fit_scaler(self, data: ArrayDataset, x_train: torch.Tensor) -> MinMaxScaler | None:
+        """The scaler ``scale`` asks for, fitted on the training rows (None: no scaling)."""
+        if self.scale == "none" or not len(x_train):
+            return None
+        signal = len(data.sample_shape) == 2
+        outside = outside_unit_range(x_train, data.scale) is not None
+        if self.scale == "auto" and not (data.tabular or (outside and not signal)):
+            return None
+        # per feature for feature vectors; one range for images and signals, whose
+        # values share one unit
+        return MinMaxScaler.fit(
+            x_train.float() / data.scale, per_feature=len(data.sample_shape) == 1
+        )
+
+    def _scaled(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        assert self.scaler is not None
+        return torch.from_numpy(self.scaler.apply(x.float() / scale))
+
+    def use_scaler(self, scaler: MinMaxScaler | None) -> None:
+        """Applies ``scaler`` (None: no scaling) instead of fitting one; call before ``setup``.
+
+        Commands that read data for a trained model use its own scaling this way,
+        whatever data they are given.
+        """
+        if self._splits:
+            raise RuntimeError("use_scaler must come before setup")
+        self.scaler, self._given_scaler = scaler, True
+
+    # --------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """What Lightning stores in a checkpoint: the data scaling, as plain data."""
+        return {"data_scaler": self.scaler.to_dict()} if self.scaler is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        stored = state_dict.get("data_scaler")
+        if stored is not None and not self._splits:
+            self.scaler, self._given_scaler = MinMaxScaler.from_dict(stored), True
 
     def _n_val(self, n: int) -> int:
         if isinstance(self.val_size, float):
@@ -214,9 +296,46 @@ class ArrayDataModule(L.LightningDataModule):
         return int(data.train_y.max()) + 1 if data.train_y is not None else 0
 
     def full_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """All samples of ``"train"``, ``"val"`` or ``"test"`` as float in [0, 1], with labels."""
-        ds = self._split(split)
-        return ds[torch.arange(len(ds))]  # type: ignore[return-value]
+        """All samples of a split as float in [0, 1], with labels (-1 where there are none).
+
+        ``split`` is ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (see :meth:`rows`).
+        """
+        x, y, _ = self.rows(split)
+        return x, y
+
+    def rows(self, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The samples of ``split`` (as :meth:`full_arrays`) and their row numbers.
+
+        ``"all"`` is every sample of the data set (class filters and ``train_size``
+        aside) in the order of its rows, so outputs join back to the input file.
+        """
+        if split != "all":
+            ds = self._split(split)
+            x, y = ds[torch.arange(len(ds))]
+            return x, y, self._rows[split]  # type: ignore[return-value]
+        self.setup()
+        data = self._load()
+        train_rows, test_rows = data.row_numbers()
+        train = self._splits["train"]
+        whole = TensorImageDataset(
+            torch.cat([self._stored(data.train_x, data), self._stored(data.test_x, data)]),
+            None
+            if data.train_y is None or data.test_y is None
+            else torch.cat([data.train_y, data.test_y]),
+            train.scale,
+        )
+        order = torch.argsort(torch.cat([train_rows, test_rows]))
+        x, y = whole[order]
+        return x, y, torch.cat([train_rows, test_rows])[order]  # type: ignore[return-value]
+
+    def _stored(self, x: torch.Tensor, data: ArrayDataset) -> torch.Tensor:
+        """``x`` as the splits store it: scaled where there is a scaler."""
+        return self._scaled(x, data.scale) if self.scaler is not None else x
+
+    @property
+    def files(self) -> tuple[str, ...] | None:
+        """Each row's file (image folders), by row number."""
+        return self._load().files
 
     # ------------------------------------------------------------ loaders
     def _rank(self) -> tuple[int, int]:
@@ -234,12 +353,35 @@ class ArrayDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatchLoader | GroupedLoader:
         # A module that takes several optimizer steps per call (our AutoEncoder)
         # gets its batches in groups; any other module gets plain batches.
+        self._check_unit_range()
         loader = self._loader("train", self.batch_size, shuffle=True)
         if len(loader) > 1 and loader.last_batch_size == 1:
             # BatchNorm cannot train on one sample; the lone one left over is a
             # different sample each epoch, so every sample is still seen.
             loader.drop_last = True
         return group_for_trainer(loader, getattr(self, "trainer", None))
+
+    def _check_unit_range(self) -> None:
+        """Refuses, before training, data outside [0, 1] for a model that needs [0, 1].
+
+        Raises:
+            DataError: naming the range and the options that fix it.
+        """
+        trainer = getattr(self, "trainer", None)
+        cfg = getattr(getattr(trainer, "lightning_module", None), "cfg", None)
+        if cfg is None or not (
+            getattr(cfg, "recon_loss", None) == "bce"
+            or getattr(cfg, "output_activation", None) == "sigmoid"
+        ):
+            return
+        train = self._split("train")
+        span = outside_unit_range(train.x, train.scale)
+        if span is not None:
+            raise DataError(
+                f"{self.name}: values span [{span[0]:.4g}, {span[1]:.4g}], but model "
+                f"{cfg.model!r} has a BCE loss or sigmoid output, which needs [0, 1]: leave "
+                "--scale at auto or minmax, or pass --recon-loss mse --output-activation identity"
+            )
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self._loader("val", self.eval_batch_size, shuffle=False)

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,6 +56,14 @@ class ArrayDataset:
     images, ``(N, F)`` for feature vectors or ``(N, C, L)`` for signals; divide
     by ``scale`` to get [0, 1] (``scale`` is 1 for float data). Labels are int64,
     or ``None`` when the data is unlabelled.
+
+    ``train_rows`` and ``test_rows`` give each sample's row number in the data
+    as read (a table's data rows, an array's first axis, an image folder's files
+    in sorted order), so outputs can be written in that order and joined back;
+    ``None`` numbers the training samples from 0 and the test samples after
+    them (data that comes with its own test set). ``files`` names each row's
+    file (image folders), by row number. ``tabular`` marks data read from a
+    table, which is always min-max scaled unless scaling is switched off.
     """
 
     name: str
@@ -64,6 +73,10 @@ class ArrayDataset:
     test_y: torch.Tensor | None
     scale: float = 255.0
     classes: tuple[str, ...] | None = None
+    train_rows: torch.Tensor | None = None
+    test_rows: torch.Tensor | None = None
+    files: tuple[str, ...] | None = None
+    tabular: bool = False
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -72,6 +85,13 @@ class ArrayDataset:
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 3
+
+    def row_numbers(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The row numbers of the training and the test samples (see the class docstring)."""
+        n, m = len(self.train_x), len(self.test_x)
+        train = self.train_rows if self.train_rows is not None else torch.arange(n)
+        test = self.test_rows if self.test_rows is not None else torch.arange(n, n + m)
+        return train, test
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,10 @@ def _load_idx_named(name: str, data_dir: Path | None, download: bool) -> ArrayDa
     for folder in searched:
         files = _find_idx_folder(folder)
         if files is not None:
+            if data_dir is not None and not data_dir.is_dir():
+                # a download target that was never needed: say where the data came from
+                log.info("--data-dir %s does not exist; using the %s files in %s",
+                         data_dir, name, folder)  # fmt: skip
             log.debug("using %s files in %s", name, folder)
             data = _idx_dataset(name, files, source.classes)
             _check_shapes(data, source, files, full=folder in system)
@@ -307,6 +331,7 @@ def _split_off_test(
     classes: tuple[str, ...] | None = None,
     n_test: int | None = None,
     where: str | Path | None = None,
+    **extra: Any,
 ) -> ArrayDataset:
     """Holds out a seeded random test set (``TEST_FRACTION`` unless ``n_test`` is given).
 
@@ -318,6 +343,7 @@ def _split_off_test(
         classes: class names, by label.
         n_test: how many samples to hold out.
         where: the file the samples came from, for error messages (else ``name``).
+        extra: further fields of the :class:`ArrayDataset` (``files``, ``tabular``).
     """
     n = len(x)
     n_test = n_test if n_test is not None else max(1, round(n * TEST_FRACTION))
@@ -336,6 +362,9 @@ def _split_off_test(
         None if y is None else y[test],
         scale,
         classes,
+        train_rows=train,
+        test_rows=test,
+        **extra,
     )
 
 
@@ -589,15 +618,142 @@ def _table_errors() -> tuple[type[BaseException], ...]:
     return (*errors, pyarrow.ArrowException)
 
 
-def _load_table(path: Path) -> ArrayDataset:
+#: column names read as the label column, case-insensitively, in this order of preference
+LABEL_NAMES = ("label", "target", "class", "y")
+#: rows of a CSV read to decide whether its first row is a header
+_HEADER_SAMPLE = 1000
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_header(sample: Any) -> bool:
+    """Whether the first row of ``sample`` (a CSV's first rows, as text) names the columns.
+
+    It does where a column holds text above numbers. Where some column is numbers
+    from its first row on, the first row is data. Where every column holds text
+    (class names, say), a first row whose text never recurs below is a header.
+    Empty cells decide nothing.
+    """
+    first, rest = sample.iloc[0], sample.iloc[1:]
+    numbers_down, names = False, False
+    for column in sample.columns:
+        head = str(first[column]).strip()
+        below = [str(v).strip() for v in rest[column] if str(v).strip()]
+        below_numeric = bool(below) and all(_is_number(v) for v in below)
+        if not head:
+            continue
+        if _is_number(head):
+            numbers_down = numbers_down or below_numeric or not below
+        elif below_numeric or not below:
+            return True
+        elif head not in below:
+            names = True
+    return names and not numbers_down
+
+
+def _read_table(path: Path, header: bool, notes: list[str]) -> tuple[Any, bool]:
+    """The table at ``path`` with string column names, and whether it had a header row.
+
+    A CSV's header row is detected (:func:`_looks_like_header`) unless ``header``
+    is false; a CSV without one gets its columns named by position, ``"0"``, ``"1"``, ....
+    """
+    import pandas as pd
+
+    if path.suffix.lower() != ".csv":
+        table = pd.read_parquet(path)
+        table.columns = [str(c) for c in table.columns]
+        return table, True
+    if header:
+        sample = pd.read_csv(
+            path, header=None, nrows=_HEADER_SAMPLE, dtype=str, keep_default_na=False
+        )
+        header = _looks_like_header(sample)
+        if not header:
+            notes.append("no header row (the first holds numbers), columns named 0, 1, ...")
+    table = pd.read_csv(path, header=0 if header else None)
+    table.columns = [str(c) for c in table.columns]
+    return table, header
+
+
+def _drop_index_column(table: Any, header: bool, notes: list[str]) -> Any:
+    """``table`` without a leading row-index column, if it has one.
+
+    That is an unnamed first column (pandas's ``Unnamed: 0``, or the first column
+    of a CSV without a header) or one named ``index``, holding 0..n-1.
+    """
+    import pandas as pd
+
+    if table.shape[1] < 2:
+        return table
+    name = table.columns[0]
+    unnamed = (
+        name.startswith("Unnamed: 0") or name.lower() == "index" or (not header and name == "0")
+    )
+    column = table[name]
+    if not unnamed or not pd.api.types.is_integer_dtype(column):
+        return table
+    if not np.array_equal(column.to_numpy(), np.arange(len(column))):
+        return table
+    notes.append(f"dropped column {name!r} (it numbers the rows 0..{len(column) - 1})")
+    return table.drop(columns=[name])
+
+
+def _label_column(
+    table: Any, path: Path, label_column: str | None, header: bool, notes: list[str]
+) -> str | None:
+    """The name of the column that holds the labels, or None; says which one it took.
+
+    ``label_column`` names it (exactly, else case-insensitively); ``"none"`` means
+    no labels; ``None`` takes the first of :data:`LABEL_NAMES` the table has, else
+    (in a CSV without a header) its one non-numeric column, if it has exactly one.
+    """
+    import pandas as pd
+
+    columns = list(table.columns)
+    lower = {c.lower(): c for c in reversed(columns)}  # the first of equal names wins
+    if label_column is not None:
+        if label_column.lower() == "none":
+            return None
+        found = label_column if label_column in columns else lower.get(label_column.lower())
+        if found is None:
+            shown = ", ".join(repr(c) for c in columns[:20]) + (
+                ", ..." if len(columns) > 20 else ""
+            )
+            raise DataError(
+                f"{path}: no column {label_column!r} for --label-column (columns: {shown}); "
+                "give one of them, or --label-column none for unlabelled data"
+            )
+        notes.append(f"labels from column {found!r}")
+        return found
+    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    why = "its name"
+    if found is None and not header:
+        # without a header no column has a name; text among numbers can only be classes
+        text = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+        found, why = (text[0], "the one column of text") if len(text) == 1 else (None, "")
+    if found is None:
+        notes.append(f"unlabelled (no column named {', '.join(LABEL_NAMES)})")
+    else:
+        notes.append(f"labels from column {found!r} ({why}; --label-column picks another)")
+    return found
+
+
+def _load_table(path: Path, label_column: str | None = None, header: bool = True) -> ArrayDataset:
     try:
         import pandas as pd
     except ImportError:
         raise DataError(
             f"{path}: reading tables needs pandas: pip install pandas pyarrow"
         ) from None
+    notes: list[str] = []
     try:
-        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        table, header = _read_table(path, header, notes)
     except pd.errors.EmptyDataError:
         raise DataError(
             f"{path}: the file is empty; expected a header line of column names, then one "
@@ -607,25 +763,35 @@ def _load_table(path: Path) -> ArrayDataset:
         raise DataError(f"{path}: cannot read this table ({_reason(err)})") from None
     if table.shape[0] == 0:
         raise DataError(f"{path}: the table has no rows; add one row per sample")
+    table = _drop_index_column(table, header, notes)
     y, classes = None, None
-    if "label" in table.columns:
-        labels = table.pop("label")
+    label = _label_column(table, path, label_column, header, notes)
+    if label is not None:
+        labels = table.pop(label)
         if labels.isna().any():
-            raise DataError(f"{path}: the 'label' column has empty cells; fill or drop those rows")
+            row = int(np.argmax(labels.isna().to_numpy()))
+            raise DataError(
+                f"{path}: the label column {label!r} has empty cells (the first in row {row}, "
+                "counting data rows from 0); fill or drop those rows"
+            )
         if pd.api.types.is_integer_dtype(labels):
             y = labels.to_numpy(dtype=np.int64)
         else:  # class names (or float codes): number them in sorted order
-            names = sorted(labels.astype(str).unique())
+            values = labels.unique()
+            numeric = pd.api.types.is_numeric_dtype(labels)
+            names = [str(v) for v in sorted(values)] if numeric else sorted(map(str, values))
             classes = tuple(names)
             y = labels.astype(str).map({n: i for i, n in enumerate(names)}).to_numpy()
     if table.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns besides 'label'; add feature columns")
+        raise DataError(
+            f"{path}: no feature columns besides the label {label!r}; add feature columns"
+        )
     for column in table.columns:
         series = table[column]
         if pd.api.types.is_complex_dtype(series) or not pd.api.types.is_numeric_dtype(series):
             raise DataError(
-                f"{path}: column {column!r} is not numeric; drop it, or name it 'label' if it "
-                "holds the class"
+                f"{path}: column {column!r} is not numeric; drop it, or pass --label-column "
+                f"{column} if it holds the class"
             )
     with np.errstate(over="ignore"):  # values beyond float32 are reported below
         values = table.to_numpy(dtype=np.float32, na_value=np.nan)
@@ -640,7 +806,10 @@ def _load_table(path: Path) -> ArrayDataset:
             f"column {table.columns[col]!r} ({value}{empty}); fill or drop those rows"
         )
     x = torch.tensor(values)  # a copy: pandas may hand out a read-only view
-    return _split_off_test(path.stem, x, _labels(y, len(x), path), 1.0, classes, where=path)
+    y_checked = _labels(y, len(x), path)
+    # said once the table is read, so that a refused table gives one line only
+    log.info("%s: %s", path, "; ".join(notes))
+    return _split_off_test(path.stem, x, y_checked, 1.0, classes, where=path, tabular=True)
 
 
 def _read_gray(file: Path) -> np.ndarray:
@@ -659,7 +828,7 @@ def _read_gray(file: Path) -> np.ndarray:
 
 def _load_image_folder(path: Path) -> ArrayDataset:
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir())
-    images, labels, size, first = [], [], None, None
+    images, labels, names, size, first = [], [], [], None, None
     for label, folder in enumerate(class_dirs):
         for file in sorted(folder.iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES or file.is_dir():
@@ -674,14 +843,19 @@ def _load_image_folder(path: Path) -> ArrayDataset:
                 )
             images.append(gray)
             labels.append(label)
+            names.append(f"{folder.name}/{file.name}")
     if not images:
         raise DataError(f"{path}: no images found (expected {USER_DATA_HELP})")
     x = torch.from_numpy(np.stack(images)).unsqueeze(1)
     classes = tuple(d.name for d in class_dirs)
-    return _split_off_test(path.name, x, torch.tensor(labels), 255.0, classes, where=path)
+    return _split_off_test(
+        path.name, x, torch.tensor(labels), 255.0, classes, where=path, files=tuple(names)
+    )
 
 
-def _load_path(path: Path, kind: str) -> ArrayDataset:
+def _load_path(
+    path: Path, kind: str, label_column: str | None = None, header: bool = True
+) -> ArrayDataset:
     if path.is_dir():
         files = _find_idx_folder(path)
         if files is not None:
@@ -704,7 +878,7 @@ def _load_path(path: Path, kind: str) -> ArrayDataset:
     if suffix in (".npy", ".npz"):
         return _load_array_file(path, kind)
     if suffix in TABLE_SUFFIXES:
-        return _load_table(path)
+        return _load_table(path, label_column, header)
     raise DataError(f"{path}: unsupported file type {suffix!r}; expected {USER_DATA_HELP}")
 
 
@@ -733,6 +907,8 @@ def load_dataset(
     data_dir: str | Path | None = None,
     download: bool = True,
     kind: str = "auto",
+    label_column: str | None = None,
+    header: bool = True,
 ) -> ArrayDataset:
     """Loads a named data set or the user's own data.
 
@@ -742,6 +918,10 @@ def load_dataset(
         download: allow downloading named data sets that are not found locally.
         kind: ``"signal"`` reads 2-D/3-D ``.npy``/``.npz`` arrays as 1-D signals
             ``(N, C, L)``; ``"auto"`` (or ``"image"``) reads 2-D as features, 3-D as images.
+        label_column: a table's label column (``"none"``: no labels); by default
+            the first of :data:`LABEL_NAMES` it has, case-insensitively.
+        header: whether a CSV's first row may name its columns (it is detected);
+            ``False`` reads it as data.
 
     Raises:
         DataError: for an unknown name, missing or unreadable files, or malformed
@@ -752,19 +932,90 @@ def load_dataset(
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     data_dir = _expand(data_dir) if data_dir is not None else None
     name = str(name_or_path)
+    if data_dir is not None:
+        _check_data_dir(data_dir, name, download)
     try:
         if name in DATASETS:
             return DATASETS[name].load(data_dir, download)
         path = _expand(name)
         if path.exists():
-            return _load_path(path, kind)
+            return _load_path(path, kind, label_column, header)
     except OSError as err:  # a folder or file the loaders could not list or open
         where = err.filename or name
         raise DataError(
             f"{where}: cannot read it ({err.strerror or _reason(err)}); check that it exists "
             "and is readable"
         ) from None
-    raise DataError(
-        f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}, or give a path to "
-        f"{USER_DATA_HELP}"
+    raise _not_found(name)
+
+
+def _check_data_dir(data_dir: Path, name: str, download: bool) -> None:
+    """Refuses a ``data_dir`` that is not a folder, unless a download may create it.
+
+    A named IDX data set that may be downloaded is the one case where a missing
+    folder is expected: it is where the files go. Everywhere else the folder
+    must hold data (or is not read at all), so a missing one is a typo to name.
+
+    Raises:
+        DataError: naming the folder and why it cannot be used.
+    """
+    if data_dir.is_dir():
+        return
+    if data_dir.exists():
+        raise DataError(f"--data-dir {data_dir} is a file, not a folder; give a folder")
+    if name in IDX_SOURCES and download:
+        log.debug("--data-dir %s does not exist yet; a download would create it", data_dir)
+        return
+    if name in IDX_SOURCES:
+        why = f"give the folder that holds the {name} files (downloading is switched off)"
+    else:
+        # digits ships with scikit-learn and a path names its own data: neither reads it
+        why = f"{name} does not read a data folder, so leave --data-dir out"
+    raise DataError(f"--data-dir {data_dir} does not exist; {why}")
+
+
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a file or folder (a suffix, a slash, ``~`` or ``.``)."""
+    return "/" in name or os.sep in name or name.startswith(("~", ".")) or Path(name).suffix != ""
+
+
+def _not_found(name: str) -> DataError:
+    """The error for a ``--dataset`` that is neither a named data set nor an existing path.
+
+    A name that looks like a path is a file or folder that is not there, with the
+    closest entry of its folder as a hint; a bare name lists the named data sets,
+    with the closest of them where one is close.
+    """
+    import difflib
+
+    if not _looks_like_path(name):
+        close = difflib.get_close_matches(name.lower(), list(DATASETS), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return DataError(
+            f"unknown data set {name!r}{hint}: choose one of {', '.join(DATASETS)}, or give a "
+            f"path to {USER_DATA_HELP}"
+        )
+    path = _expand(name)
+    folder = name.endswith(("/", os.sep)) or path.suffix == ""
+    what = "folder" if folder else "file"
+    parent = path.parent
+    if parent.is_dir():
+        try:
+            entries = sorted(p.name for p in parent.iterdir() if not p.name.startswith("."))
+        except OSError:
+            entries = []
+        close = difflib.get_close_matches(path.name, entries, n=1, cutoff=0.6)
+        named = difflib.get_close_matches(path.stem.lower(), list(DATASETS), n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean {parent / close[0]}?"
+        elif named:
+            hint = f"the named data set is --dataset {named[0]}, without a suffix"
+        else:
+            where = "the current folder" if str(parent) == "." else str(parent)
+            hint = f"nothing of a similar name is in {where}"
+    else:
+        hint = f"its folder {parent} does not exist either"
+    return DataError(
+        f"{what} not found: {name}; {hint} (`autoencoders list-datasets` names the data sets "
+        "and the files a path may be)"
     )

@@ -45,7 +45,9 @@ def embed_for_clustering(z: np.ndarray, random_state: int = 0) -> np.ndarray:
     zs = StandardScaler().fit_transform(np.asarray(z, dtype=np.float64))
     if zs.shape[1] <= _UMAP_DIMS or len(zs) <= _UMAP_NEIGHBOURS + 1:
         return zs
-    import umap  # slow to import (numba); only the density method needs it
+    from autoencoders.evaluation.embedding import load_umap
+
+    umap = load_umap()  # slow to import and compile (numba); only the density method needs it
 
     with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": wanted
         warnings.simplefilter("ignore", UserWarning)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -18,6 +19,37 @@ from autoencoders.evaluation._arrays import subsample_index
 log = logging.getLogger(__name__)
 
 _NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+_umap_module: Any = None
+
+
+def load_umap() -> Any:
+    """Imports ``umap`` with its numba functions cached on disk.
+
+    umap compiles most of its numba functions without ``cache=True``, which costs
+    ~30 s in every new process (digits bake-off: a third of ``make demo``).
+    Turning numba's own on-disk cache on for them pays that once per install:
+    the compiled code lands beside umap's sources (or in ``NUMBA_CACHE_DIR``),
+    keyed by the source file and numba's version, so an upgrade recompiles.
+    """
+    global _umap_module
+    if _umap_module is None:
+        import importlib
+
+        import umap  # slow to import (numba); only the maps and the density clustering need it
+        from numba.core.dispatcher import Dispatcher
+
+        for part in ("umap_", "layouts", "utils", "spectral", "distances", "sparse"):
+            module = importlib.import_module(f"umap.{part}")
+            for fn in vars(module).values():
+                # only umap's own functions, each once (modules import each other's)
+                if (isinstance(fn, Dispatcher) and fn.py_func.__module__.startswith("umap.")
+                        and type(fn._cache).__name__ == "NullCache"):  # fmt: skip
+                    try:
+                        fn.enable_caching()
+                    except Exception as err:  # e.g. a read-only install: compile as before
+                        log.debug("numba cache off for %s: %s", fn.__name__, err)
+        _umap_module = umap
+    return _umap_module
 
 
 def project_2d(
@@ -55,7 +87,7 @@ def project_2d(
     idx = subsample_index(len(z), max_samples, random_state)
     sub = z[idx]
     if method == "umap":
-        import umap
+        umap = load_umap()
 
         k = min(15, len(sub) - 1)
         # Exact neighbours from scikit-learn (0.1 s for 5,000 codes) instead of umap's

@@ -30,7 +30,6 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-
 #: names whose use makes a test start real processes (the CLI, DDP workers, a notebook kernel)
 _PROCESS_NAMES = {"run_cli", "subprocess", "Popen", "run_notebook", "nbclient", "mp"}
 _SLOW_MODULES = {"test_notebooks", "test_seed_notebook", "test_ddp"}

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _support import run_cli
 from autoencoders.bakeoff import PCA, Bakeoff, BakeoffConfig
+from autoencoders.bakeoff.report import UNLABELLED_NOTE
 from autoencoders.cli import main
 from autoencoders.evaluation import roc_auc
 
@@ -232,3 +234,63 @@ def test_umap_numba_functions_are_cached_on_disk():
 
     for fn in (umap_.smooth_knn_dist, layouts._nb_optimize_layout_euclidean_single_epoch):
         assert type(fn._cache).__name__ != "NullCache", fn
+
+
+def _wine_bakeoff(tmp_path, labelled: bool):
+    """A tiny bake-off on the wine table (with or without its ``target`` column): (run, out)."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    if not labelled:
+        frame = frame.drop(columns="target")
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    done = run_cli("bakeoff", "--dataset", "wine.csv", "--models", "simple", "--epochs", "2",
+                   "--anomaly-epochs", "1", "--latent-dim", "4", "--out", "bo", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done, tmp_path / "bo"
+
+
+def _table(report: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The report's table: its headings, and each model's cells by name."""
+    lines = [line for line in report.splitlines() if line.startswith("| ")]
+    heading = [c.strip() for c in lines[0].split("|")[2:-1]]
+    rows = {cells[1].strip(): [c.strip() for c in cells[2:-1]]
+            for cells in (line.split("|") for line in lines[1:])}  # fmt: skip
+    return heading, rows
+
+
+def test_a_table_is_scored_per_sample_without_image_metrics(tmp_path):
+    _, out = _wine_bakeoff(tmp_path, labelled=True)
+    report = (out / "report.md").read_text()
+    for word in ("SSIM", "PSNR", "per image", "/img"):
+        assert word not in report, word
+    heading, rows = _table(report)
+    assert heading[:2] == ["recon BCE/sample ↓", "SSE/sample ↓"]
+    assert "linear probe ↑" in heading and "one-class AUROC ↑" in heading
+    for name in (PCA, "simple"):
+        assert all(cell != "–" for cell in rows[name][:2]), rows[name]
+        figure = out / "figures" / name / "reconstructions.png"
+        assert Image.open(figure).size[0] > 200, "a per-sample reconstruction figure"
+        assert f"(figures/{name}/reconstructions.png)" in report
+    evaluate = json.loads((out / "results.json").read_text())["models"]["simple"][SEED]["evaluate"]
+    assert evaluate["bce_per_sample"] > 0 and "ssim" not in evaluate and "psnr" not in evaluate
+
+
+def test_an_unlabelled_table_gets_the_label_free_scores_and_a_note(tmp_path):
+    done, out = _wine_bakeoff(tmp_path, labelled=False)
+    assert "Traceback" not in done.stderr
+    report = (out / "report.md").read_text()
+    assert report.count(UNLABELLED_NOTE) == 1 and "Failures" not in report
+    heading, rows = _table(report)
+    assert heading[:2] == ["recon BCE/sample ↓", "SSE/sample ↓"]
+    assert not any(word in h for h in heading for word in ("probe", "NMI", "AUROC", "HDBSCAN"))
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"] == {"image": False, "labelled": False}
+    for name in (PCA, "simple"):
+        evaluate = results["models"][name][SEED]["evaluate"]
+        assert f"{evaluate['bce_per_sample']:.3f}" == rows[name][0]
+        assert f"{evaluate['sse_per_sample']:.3f}" == rows[name][1]
+        # the stages that need classes are skipped, neither failed nor missing
+        assert set(results["models"][name][SEED]) <= {"train", "evaluate"}
+        assert "probe_accuracy" not in evaluate
+    assert "held-out" not in re.findall(r"^\[\d+/\d+\] \S+: (\S+)", done.stderr, re.MULTILINE)

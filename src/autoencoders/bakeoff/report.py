@@ -18,6 +18,7 @@ import jinja2
 import numpy as np
 
 from autoencoders import evaluation as ev
+from autoencoders.assess import IMAGE_ONLY, metrics_for_samples
 from autoencoders.bakeoff.config import PCA, BakeoffConfig
 from autoencoders.files import atomic_write
 
@@ -51,6 +52,15 @@ COLUMNS = (
     Column("train_seconds", "train time (s)"),
 )
 _EVALUATE_KEYS = {c.key for c in COLUMNS[:10]}
+#: the columns that need classes: the probe, the clustering scores, both anomaly protocols
+LABEL_KEYS = frozenset({"probe_accuracy", "kmeans_nmi", "hdbscan_nmi", "hdbscan_clusters",
+                        "hdbscan_noise", "held_out_auc", "one_class_auc"})  # fmt: skip
+#: the report's note on unlabelled data, in place of the label-needing columns
+UNLABELLED_NOTE = (
+    "Note: the data has no labels (or only one class), so the linear probe, the clustering "
+    "scores and the held-out-class and one-class anomaly protocols, which all need classes, "
+    "were left out."
+)
 #: the one-class score in words
 ONE_CLASS_SCORES = {
     "recon-sse": "summed squared error",
@@ -59,6 +69,26 @@ ONE_CLASS_SCORES = {
     "combined": "code density plus squared error, each standardised on held-out normal images",
     "feature": "reconstruction error in the encoder's hidden layers (RaPP)",
 }
+
+
+def columns_for(image: bool = True, labelled: bool = True) -> tuple[Column, ...]:
+    """The table's columns for data of this kind: :data:`COLUMNS` as they are for labelled images.
+
+    Other data than images has no PSNR or SSIM and its errors are per sample (as
+    :func:`~autoencoders.assess.metrics_for_samples` names them); unlabelled data
+    has none of the :data:`LABEL_KEYS` columns.
+    """
+    columns = []
+    for col in COLUMNS:
+        if col.key in LABEL_KEYS and not labelled:
+            continue
+        if not image:
+            if col.key in IMAGE_ONLY:
+                continue
+            col = Column(col.key.replace("_per_image", "_per_sample"),
+                         col.label.replace("/img", "/sample"), col.better, col.whole)  # fmt: skip
+        columns.append(col)
+    return tuple(columns)
 
 
 @dataclass
@@ -112,11 +142,15 @@ class Report:
     roc: dict[str, str]
 
 
-def seed_metrics(stages: dict[str, Any]) -> dict[str, float | None]:
-    """The table's numbers from one seed's stage results."""
+def seed_metrics(stages: dict[str, Any], image: bool = True) -> dict[str, float | None]:
+    """The table's numbers from one seed's stage results (``image``: the data's kind)."""
     evaluate = stages.get("evaluate", {})
     ok = evaluate.get("status") == "ok"
-    out: dict[str, float | None] = {k: evaluate.get(k) if ok else None for k in _EVALUATE_KEYS}
+    keys = _EVALUATE_KEYS
+    if not image:  # also renames a result stored before the bake-off named them per sample
+        evaluate = metrics_for_samples(evaluate, image=False)
+        keys = {k.replace("_per_image", "_per_sample") for k in keys - set(IMAGE_ONLY)}
+    out: dict[str, float | None] = {k: evaluate.get(k) if ok else None for k in keys}
     out["held_out_auc"] = stages.get("held-out", {}).get("auc")
     out["one_class_auc"] = stages.get("one-class", {}).get("mean_auc")
     train = stages.get("train", {})
@@ -125,9 +159,14 @@ def seed_metrics(stages: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def build_row(name: str, by_seed: dict[str, dict[str, Any]]) -> Row:
-    per_seed = [seed_metrics(stages) for stages in by_seed.values()]
-    cells = {c.key: Cell.of([m[c.key] for m in per_seed]) for c in COLUMNS}  # type: ignore[misc]
+def build_row(
+    name: str,
+    by_seed: dict[str, dict[str, Any]],
+    columns: tuple[Column, ...] = COLUMNS,
+    image: bool = True,
+) -> Row:
+    per_seed = [seed_metrics(stages, image) for stages in by_seed.values()]
+    cells = {c.key: Cell.of([m.get(c.key) for m in per_seed]) for c in columns}  # type: ignore[misc]
     failures = [
         f"seed {seed} {stage}: {e.get('error')}"
         for seed, stages in by_seed.items()
@@ -150,7 +189,9 @@ def build_row(name: str, by_seed: dict[str, dict[str, Any]]) -> Row:
     )
 
 
-def intro(cfg: BakeoffConfig, n_models: int) -> list[str]:
+def intro(
+    cfg: BakeoffConfig, n_models: int, image: bool = True, labelled: bool = True
+) -> list[str]:
     """The sentences that say how the table was made (the same in both formats)."""
     seeds = cfg.seed_list
     if cfg.epochs is None:
@@ -165,27 +206,35 @@ def intro(cfg: BakeoffConfig, n_models: int) -> list[str]:
         f"{n_models} autoencoder(s) beside PCA on {cfg.dataset}: latent size {cfg.latent_dim}, "
         f"batch {cfg.batch_size}, Adam lr {cfg.lr}, seed(s) {', '.join(map(str, seeds))}.",
         schedule,
-        f"Linear probe: logistic regression on the codes of {cfg.n_labels} labelled training images.",
-        "Clustering: k-means with as many clusters as classes, and UMAP followed by HDBSCAN, "
-        "whose smallest cluster size is chosen on the validation codes without labels; "
-        "HDBSCAN's noise points count as one more group.",
-        f"Held-out anomaly: class {cfg.anomaly_class} left out of training, code size "
-        f"{cfg.anomaly_latent_dim}, scored by summed BCE.",
-        f"One-class anomaly: one model per class, scored by {ONE_CLASS_SCORES[cfg.one_class_score]}, "
-        "AUROC averaged over the classes.",
-        "PCA uses as many components as the autoencoders have code units and is scored by the same code.",
     ]
+    samples = "images" if image else "samples"
+    if labelled:
+        sentences += [
+            f"Linear probe: logistic regression on the codes of {cfg.n_labels} labelled training {samples}.",
+            "Clustering: k-means with as many clusters as classes, and UMAP followed by HDBSCAN, "
+            "whose smallest cluster size is chosen on the validation codes without labels; "
+            "HDBSCAN's noise points count as one more group.",
+            f"Held-out anomaly: class {cfg.anomaly_class} left out of training, code size "
+            f"{cfg.anomaly_latent_dim}, scored by summed BCE.",
+            f"One-class anomaly: one model per class, scored by "
+            f"{ONE_CLASS_SCORES[cfg.one_class_score]}, AUROC averaged over the classes.",
+        ]
+    else:
+        sentences.append(UNLABELLED_NOTE)
+    sentences.append(
+        "PCA uses as many components as the autoencoders have code units and is scored by the same code."
+    )
     if len(seeds) > 1:
         sentences.append(f"Cells show the mean ± standard deviation over {len(seeds)} seeds.")
     return sentences
 
 
-def findings(rows: list[Row]) -> list[str]:
+def findings(rows: list[Row], columns: tuple[Column, ...] = COLUMNS) -> list[str]:
     """Who is best on each score, and where PCA beats every autoencoder."""
     pca = next((r for r in rows if r.model == PCA), None)
     models = [r for r in rows if r.model != PCA]
     out, pca_wins = [], []
-    for col in COLUMNS:
+    for col in columns:
         if col.better is None:
             continue
         scored = [r for r in models if r.cells[col.key].mean is not None]
@@ -207,13 +256,17 @@ def findings(rows: list[Row]) -> list[str]:
 
 
 def build_report(cfg: BakeoffConfig, results: dict[str, Any], roc: dict[str, str]) -> Report:
-    rows = [build_row(name, by_seed) for name, by_seed in results["models"].items()]
+    # results of a bake-off that did not record its data's kind were of labelled images
+    data = {"image": True, "labelled": True, **results.get("data", {})}
+    image, labelled = bool(data["image"]), bool(data["labelled"])
+    columns = columns_for(image, labelled)
+    rows = [build_row(name, by_seed, columns, image) for name, by_seed in results["models"].items()]
     return Report(
         title=f"Autoencoder bake-off: {cfg.dataset}",
-        intro=intro(cfg, len([r for r in rows if r.model != PCA])),
-        columns=COLUMNS,
+        intro=intro(cfg, len([r for r in rows if r.model != PCA]), image, labelled),
+        columns=columns,
         rows=rows,
-        findings=findings(rows),
+        findings=findings(rows, columns),
         roc=roc,
     )
 

@@ -15,6 +15,11 @@ anomaly-detection protocols:
   squared error, ROC AUC with the nine other classes as anomalies, averaged
   over all classes.
 
+Data other than images (tables) is scored per sample, without PSNR and SSIM
+(:func:`~autoencoders.assess.metrics_for_samples`). Unlabelled data gets the
+label-free scores only: the probe and clustering are left out, and the two
+anomaly stages, which need classes, are skipped (the report's note says so).
+
 Every stage of every model and seed saves its result as JSON when it finishes,
 with the settings it ran under (:meth:`Bakeoff.stage_settings`), so an
 interrupted bake-off resumes where it stopped; a stage is reused only under
@@ -44,6 +49,7 @@ from autoencoders.assess import (
     PCACodec,
     evaluate_codec,
     interpolate_codes,
+    metrics_for_samples,
 )
 from autoencoders.bakeoff.config import PCA, STAGES, BakeoffConfig
 from autoencoders.bakeoff.progress import Progress
@@ -62,6 +68,8 @@ RUN_FIELDS = ("dataset", "data_dir", "epochs", "max_epochs", "patience", "min_st
 BATCH_ANOMALY_MODELS = True
 #: the file in a stage's model folder naming the settings its (maybe unfinished) run has
 RUN_SETTINGS = "bakeoff-settings.json"
+#: the stages that need classes: skipped on unlabelled data
+LABEL_STAGES = ("held-out", "one-class")
 
 
 class Bakeoff:
@@ -111,6 +119,16 @@ class Bakeoff:
         return self._data
 
     @property
+    def is_image(self) -> bool:
+        """Whether the samples are images (channels, height, width), as ``evaluate`` decides."""
+        return len(self.datamodule.sample_shape) == 3
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the data has two classes or more: the probe, clustering and anomaly stages need them."""
+        return self.data.labelled
+
+    @property
     def classes(self) -> list[int]:
         if self._classes is None:
             self._classes = sorted(int(c) for c in np.unique(self.data.y_test) if c >= 0)
@@ -123,6 +141,8 @@ class Bakeoff:
             stages.remove("one-class")
         if name == PCA:
             stages.remove("train")
+        if not self.labelled:  # skipped, not failed: the report's note says why
+            stages = [s for s in stages if s not in LABEL_STAGES]
         return stages
 
     def stage_path(self, name: str, seed: int, stage: str) -> Path:
@@ -174,6 +194,9 @@ class Bakeoff:
             for stage in self.stages_for(name)
             if not self._finished(name, seed, stage)
         ]
+        if not self.labelled:
+            log.info("%s has no labels: the %s stages are skipped", self.cfg.dataset,
+                     " and ".join(LABEL_STAGES))  # fmt: skip
         progress = Progress(len(todo))
         failed: set[tuple[str, int]] = set()
         for name, seed, stage in todo:
@@ -315,7 +338,9 @@ class Bakeoff:
         start = time.perf_counter()
         codec = self.codec(name, seed)
         fit_seconds = time.perf_counter() - start  # PCA's training: its fit
-        metrics = evaluate_codec(codec, data, n_labels=self.cfg.n_labels, seed=seed)
+        metrics = metrics_for_samples(
+            evaluate_codec(codec, data, n_labels=self.cfg.n_labels, seed=seed), self.is_image
+        )
         if name == PCA:
             metrics["train_seconds"] = fit_seconds
         if seed == self.seeds[0]:
@@ -349,6 +374,13 @@ class Bakeoff:
             figs["reconstructions"] = self._save(
                 ev.reconstruction_figure(
                     data.x_test, codec.reconstruct(data.x_test[:16]), n=8, title=name
+                ),
+                fig_dir / "reconstructions.png",
+            )
+        else:  # rows of numbers: their features and each sample's error, not pictures
+            figs["reconstructions"] = self._save(
+                sample_reconstruction_figure(
+                    data.x_test, codec.reconstruct(data.x_test), n=8, title=name
                 ),
                 fig_dir / "reconstructions.png",
             )
@@ -517,7 +549,12 @@ class Bakeoff:
     # ---------------------------------------------------------- results
     def collect(self) -> dict[str, Any]:
         """Every stage result on disk of this bake-off's settings, as ``results["models"][model][seed][stage]``."""
-        results: dict[str, Any] = {"config": dataclasses.asdict(self.cfg), "models": {}}
+        results: dict[str, Any] = {
+            "config": dataclasses.asdict(self.cfg),
+            # what the report's columns depend on: image or per-sample metrics, labels or not
+            "data": {"image": self.is_image, "labelled": self.labelled},
+            "models": {},
+        }
         for name in self.names:
             # a result of other settings is not this bake-off's: missing, never shown
             results["models"][name] = {
@@ -529,6 +566,39 @@ class Bakeoff:
             }
         write_json(self.out / "results.json", results)
         return results
+
+
+def sample_reconstruction_figure(
+    x: np.ndarray, x_hat: np.ndarray, n: int = 8, title: str | None = None
+) -> Any:
+    """Reconstructions of samples that are not images (table rows, feature vectors).
+
+    Top: the first ``n`` samples' features, input beside reconstruction, as two
+    heat maps on the one [0, 1] colour scale. Bottom: every sample's summed
+    squared error, the number the table averages.
+    """
+    from matplotlib.figure import Figure
+
+    x, x_hat = np.asarray(x).reshape(len(x), -1), np.asarray(x_hat).reshape(len(x_hat), -1)
+    n = min(n, len(x))
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1))
+    for col, (values, label) in enumerate(((x[:n], "input"), (x_hat[:n], "reconstruction"))):
+        ax = fig.add_subplot(grid[0, col])
+        image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto",
+                          interpolation="nearest")  # fmt: skip
+        ax.set(title=f"{label}, first {n} samples", xlabel="feature", ylabel="sample")
+    fig.colorbar(image, ax=fig.axes, shrink=0.8)
+    ax = fig.add_subplot(grid[1, :])
+    errors = ev.per_sample_errors(x, x_hat, kind="sse")
+    ax.hist(errors, bins=min(40, max(5, len(errors) // 5)), color="tab:blue")
+    ax.axvline(float(errors.mean()), color="black", linestyle="--", label="mean")
+    ax.set(title=f"squared error per sample ({len(errors)} test samples)",
+           xlabel="summed squared error", ylabel="samples")  # fmt: skip
+    ax.legend()
+    if title:
+        fig.suptitle(f"{title}: reconstructions per sample")
+    return fig
 
 
 def _thin(values: np.ndarray, most: int = 200) -> list[float]:

@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 # each trained until its validation loss stops improving (README: "Two commands" gives the time).
 demo: install
 	$(BIN)/autoencoders bakeoff --dataset digits --models simple deep denoising sparse vae conv \
-		--batch-size 64 --latent-dim 10 --min-steps 500 --out runs/demo
+		--batch-size 64 --latent-dim 10 --min-steps 500 --workers 2 --out runs/demo
 	@echo "open runs/demo/report.html in a browser"
 
 lint: install

@@ -41,7 +41,7 @@ def one_class(args: argparse.Namespace) -> dict[str, Any]:
     from autoencoders.batched import fit_many
     from autoencoders.data import ArrayDataModule
     from autoencoders.models import make_config
-    from autoencoders.stopping import StopRule
+    from autoencoders.training.stopping import StopRule
 
     modules = [
         ArrayDataModule("digits", batch_size=args.batch_size, only_class=c, seed=args.seed)
@@ -76,9 +76,9 @@ def _bakeoff_path(args: argparse.Namespace, modules: list[Any]) -> float:
     """The bake-off's one-class models as it trains them today: ``train_run``, with its files."""
     import tempfile
 
-    from autoencoders.config import TrainConfig
     from autoencoders.models import make_config
-    from autoencoders.runs import train_run
+    from autoencoders.run_config import TrainConfig
+    from autoencoders.training.job import train_run
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

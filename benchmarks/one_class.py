@@ -14,7 +14,7 @@ Two steps, so that the slow one can run as several processes and resume:
   ``RAW/<setup>/class<c>-seed<s>.npz`` (a finished file is never redone);
 * ``table`` reads those files and writes the markdown: the mean AUROC of every
   set-up and score (mean ± std over seeds), the same for the seed ensemble
-  (:func:`autoencoders.evaluation.anomaly.ensemble_scores`, what
+  (:func:`autoencoders.anomaly.ensembles.ensemble_scores`, what
   ``AutoencoderOutlierDetector(n_models=N)`` computes), for ensembles across
   set-ups (``--ensembles``, what ``OutlierEnsemble`` computes: one model of each
   set-up per seed, and every seed of every set-up together), and a per-class table.
@@ -69,9 +69,9 @@ def fashion() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from autoencoders.assess import ModelCodec
+    from autoencoders.anomaly import SCORES, make_score
+    from autoencoders.codecs import ModelCodec
     from autoencoders.detector import AutoencoderOutlierDetector
-    from autoencoders.evaluation.anomaly import SCORES, make_score
     from autoencoders.files import atomic_write, write_json
 
     torch.set_num_threads(args.threads)
@@ -121,7 +121,8 @@ def _cell(values: list[float]) -> str:
 
 
 def table(args: argparse.Namespace) -> int:
-    from autoencoders.evaluation.anomaly import SCORES, ensemble_scores, one_class_auc
+    from autoencoders.anomaly import SCORES, ensemble_scores
+    from autoencoders.evaluation.roc import one_class_auc
     from autoencoders.files import atomic_write
 
     _, _, _, y_te = fashion()

@@ -53,9 +53,9 @@ from sklearn.neighbors import LocalOutlierFactor
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import OneClassSVM
 
-from autoencoders.assess import ModelCodec
+from autoencoders.anomaly import SCORES, make_score
+from autoencoders.codecs import ModelCodec
 from autoencoders.detector import AutoencoderOutlierDetector
-from autoencoders.evaluation.anomaly import SCORES, make_score
 from autoencoders.files import atomic_write, write_json
 
 DATASETS = ("digits", "breast-cancer", "signals", "fashion-mnist")

@@ -199,7 +199,7 @@ def bench_training(
 
 
 def bench_evaluation(dm: FashionMNISTDataModule) -> dict[str, float]:
-    from autoencoders.assess import ModelCodec
+    from autoencoders.codecs import ModelCodec
     from autoencoders.evaluation import cluster_scores, linear_probe, project_2d
 
     torch.manual_seed(0)

@@ -294,3 +294,30 @@ def test_an_unlabelled_table_gets_the_label_free_scores_and_a_note(tmp_path):
         assert set(results["models"][name][SEED]) <= {"train", "evaluate"}
         assert "probe_accuracy" not in evaluate
     assert "held-out" not in re.findall(r"^\[\d+/\d+\] \S+: (\S+)", done.stderr, re.MULTILINE)
+
+
+def test_models_in_two_processes_give_the_one_process_results(tmp_path):
+    args = ["--dataset", "digits", "--models", "deep", "--epochs", "3",
+            "--latent-dim", "4", "--no-one-class", "--batch-size", "64"]  # fmt: skip
+    done = run_cli("bakeoff", *args, "--workers", "2", "--out", str(tmp_path / "two"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 models in 2 processes" in done.stderr
+    # one line per stage as each ends, counted to the whole (PCA: 2, deep: 3)
+    assert re.search(r"\[5/5\] \S+: \S+ done in", done.stderr), done.stderr
+    assert main(["bakeoff", *args, "--out", str(tmp_path / "one")]) == 0
+    two = json.loads((tmp_path / "two" / "results.json").read_text())["models"]
+    one = json.loads((tmp_path / "one" / "results.json").read_text())["models"]
+    for name in (PCA, "deep"):
+        a, b = two[name][SEED], one[name][SEED]
+        assert all(stage["status"] == "ok" for stage in a.values()), (name, a)
+        assert a.keys() == b.keys()
+        # the same training, up to float rounding of other thread counts
+        for metric in ("bce_per_image", "probe_accuracy", "kmeans_nmi"):
+            assert a["evaluate"][metric] == pytest.approx(b["evaluate"][metric], rel=0.02), metric
+    assert two["deep"][SEED]["train"]["epochs"] == 3
+    assert (tmp_path / "two" / "report.html").is_file()
+    # a rerun finds every stage done: nothing to hand to the workers
+    again = run_cli(
+        "bakeoff", *args, "--workers", "2", "--out", str(tmp_path / "two"), cwd=tmp_path
+    )
+    assert again.returncode == 0 and "processes" not in again.stderr, again.stderr

@@ -11,8 +11,8 @@ from autoencoders.batched import ModelData, batch_problem, fit_many, save_checkp
 from autoencoders.data import ArrayDataModule
 from autoencoders.data.sources import ArrayDataset
 from autoencoders.models import build_model, make_config
-from autoencoders.stopping import StopRule
 from autoencoders.training import fit
+from autoencoders.training.stopping import StopRule
 
 SHAPE = (1, 8, 8)
 

@@ -71,6 +71,28 @@ def test_generate_writes_jpeg_bytes_for_a_jpg_name(tmp_path):
     assert not (tmp_path / "s.xyz").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "out"),
+    [("evaluate", "m.json"), ("embed", "codes.csv"), ("generate", "s.png"),
+     ("explore", "page.html"), ("score", "scores.csv")],
+)  # fmt: skip
+def test_every_command_that_writes_a_file_refuses_an_existing_one(
+    command, out, tmp_path, monkeypatch, capsys
+):
+    # the rule is checked before the checkpoint is read, so none is needed
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / out).write_text("earlier work")
+    assert main([command, "absent.ckpt", "--out", out]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"autoencoders {command}: error: --out {out} exists; pass --overwrite to replace it, "
+        "or choose another file"
+    )
+    assert main([command, "absent.ckpt", "--out", out, "--overwrite"]) == 2
+    assert "no checkpoint at absent.ckpt" in capsys.readouterr().err  # got past the rule
+    assert (tmp_path / out).read_text() == "earlier work"
+
+
 def test_a_model_in_eval_mode_returns_plain_tensors():
     model = build_model({"model": "deep", "input_shape": [1, 8, 8], "latent_dim": 3}).eval()
     x = torch.rand(5, 1, 8, 8)

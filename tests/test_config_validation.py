@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 
 from autoencoders import AutoencoderTransformer
-from autoencoders.config import (
-    MAX_LATENT_DIM,
-    DeepConfig,
-    TrainConfig,
-    config_from_dict,
-    validate_train,
-)
+from autoencoders.config import MAX_LATENT_DIM, DeepConfig, config_from_dict
 from autoencoders.errors import ConfigError
 from autoencoders.models import VARIANTS, make_config
+from autoencoders.models.parts import make_bottleneck
 from autoencoders.options import option_constraint
+from autoencoders.run_config import TrainConfig, validate_train
 
 NAN, INF = float("nan"), float("inf")
 HUGE = 2**70
@@ -41,7 +37,6 @@ MODEL_RULES = [
         ["--num-layers", "[1, "],
     ),
     ("conv", {"channels": (32, 0)}, ["--channels", "each in [1, "]),
-    ("conv", {"channels": ()}, ["--channels", "non-empty list"]),
     ("conv", {"channels": 32}, ["--channels", "list of integers", "got 32"]),
     ("conv", {"input_shape": (1, 28, 28)}, ["--channels", "(1, 28, 28)", "pad_to=32"]),
     ("conv", {"input_shape": (64,)}, ["--architecture", "(C, H, W)"]),
@@ -149,7 +144,7 @@ def test_every_variant_default_validates(name):
     assert make_config(name) == cfg
     assert make_config(name, input_shape=cfg.input_shape) == cfg
     # encoder_features stands in for the bottleneck in the mlp rule; it must match it
-    assert cfg.encoder_features() == cfg.make_bottleneck().in_features
+    assert cfg.encoder_features() == make_bottleneck(cfg).in_features
 
 
 def test_default_run_settings_validate_and_each_rule_bites():
@@ -258,3 +253,29 @@ def test_estimator_takes_numpy_scalars_and_shapes():
         random_state=np.int64(1),
     ).fit(X)
     assert est.transform(X).shape == (8, 3) and est.input_shape_ == (1, 4, 4)
+
+
+def test_every_choice_name_has_its_implementation():
+    """choices.py spells the names; each must reach working code, and no code name is missing."""
+    import torch
+
+    from autoencoders import choices
+    from autoencoders.losses import reconstruction_loss
+    from autoencoders.models.architectures import ARCHITECTURES
+    from autoencoders.nn.bottlenecks import SparseBottleneck
+    from autoencoders.nn.noise import corrupt
+
+    assert tuple(ARCHITECTURES) == choices.ARCHITECTURES
+    x = torch.rand(4, 6)
+    for kind in choices.RECON_LOSSES:
+        assert torch.isfinite(reconstruction_loss(torch.randn(4, 6), x, kind))
+    for kind in choices.NOISE_KINDS:
+        assert corrupt(x, kind, 0.5, torch.Generator().manual_seed(0)).shape == x.shape
+    for kind in choices.SPARSE_LOSSES:
+        _, penalty = SparseBottleneck(3, kind, 0.05, 1.0)(torch.randn(4, 3))
+        assert torch.isfinite(penalty)
+
+
+def test_a_config_refuses_another_variants_name():
+    with pytest.raises(ConfigError, match="DeepConfig describes model 'deep', got model 'vae'"):
+        DeepConfig(model="vae").validate()

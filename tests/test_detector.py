@@ -14,8 +14,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
+from autoencoders.anomaly import SCORES, ensemble_scores
 from autoencoders.detector import AutoencoderOutlierDetector, OutlierEnsemble
-from autoencoders.evaluation.anomaly import SCORES, ensemble_scores
 from autoencoders.models import VARIANTS
 
 #: a small, quick detector for digits' 64 features

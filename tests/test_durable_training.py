@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from autoencoders.checkpoint import AtomicCheckpointIO, load, read_checkpoint
+from _support import run_cli
+from autoencoders.checkpoint import load, read_checkpoint
 from autoencoders.errors import NonFiniteLoss, RunFolderError
 from autoencoders.models import build_model, make_config
+from autoencoders.training.checkpoints import AtomicCheckpointIO
 
 # deep model on digits, small batches: ~170 optimizer steps per epoch (a few seconds of
 # training, so a signal lands mid-run), four per group
@@ -34,12 +36,6 @@ def cli(*args: str, cwd: Path, **kw) -> subprocess.Popen:
         text=True,
         **kw,
     )
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = cli(*args, cwd=cwd)
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -190,8 +186,9 @@ def test_config_json_rebuilds_the_trained_model(tmp_path):
 
 
 def test_checkpoints_every_n_steps_inside_an_epoch(tmp_path):
-    from autoencoders.config import TrainConfig
-    from autoencoders.runs import make_datamodule, train_run
+    from autoencoders.data.run_data import make_datamodule
+    from autoencoders.run_config import TrainConfig
+    from autoencoders.training.job import train_run
 
     run = TrainConfig(dataset="digits", epochs=1, batch_size=32, steps_per_call=1,
                       checkpoint_every=10, output=str(tmp_path))  # fmt: skip

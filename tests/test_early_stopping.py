@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from _support import run_cli
-from autoencoders.config import TrainConfig
+from autoencoders.data.run_data import make_datamodule
 from autoencoders.models import build_model, make_config
-from autoencoders.runs import make_datamodule
-from autoencoders.stopping import StopRule, epochs_per_check
+from autoencoders.run_config import TrainConfig
 from autoencoders.training import fit
+from autoencoders.training.stopping import StopRule, epochs_per_check
 
 _cli = run_cli
 

@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import autoencoders
-from autoencoders import estimator
 from autoencoders.estimator import AutoencoderTransformer
+from autoencoders.training import in_memory
 
 #: small and quick: a few epochs of a small code
 FAST = {"latent_dim": 8, "epochs": 5, "batch_size": 32, "lr": 3e-3}
@@ -342,7 +342,7 @@ def test_several_passes_per_trainer_epoch_train_exactly_as_one(monkeypatch):
     # a few rows: one batch a pass, so a trainer epoch holds 20 passes (the same shuffles)
     X = np.random.default_rng(0).random((30, 6))
     grouped = AutoencoderTransformer(epochs=40, random_state=1).fit(X)
-    monkeypatch.setattr(estimator, "epochs_per_check", lambda batches: 1)
+    monkeypatch.setattr(in_memory, "epochs_per_check", lambda batches: 1)
     single = AutoencoderTransformer(epochs=40, random_state=1).fit(X)
     assert grouped.n_epochs_ == single.n_epochs_ == 40
     assert grouped.stop_reason_ == single.stop_reason_ == "trained the fixed --epochs 40"

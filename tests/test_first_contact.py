@@ -17,9 +17,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from _support import run_cli
 from autoencoders.checkpoint import load, read_checkpoint
-from autoencoders.config import TrainConfig
 from autoencoders.models import make_config
-from autoencoders.runs import train_run
+from autoencoders.run_config import TrainConfig
+from autoencoders.training.job import train_run
 
 # the lecture's habit: one epoch of the deep model on digits
 FIRST = ["train", "--model", "deep", "--dataset", "digits", "--epochs", "1", "--latent-dim", "5",

@@ -124,8 +124,8 @@ def test_a_group_outside_a_trainer_says_what_is_needed():
 
 
 def test_train_config_chooses_the_steps_per_call(tmp_path):
-    from autoencoders.config import TrainConfig
-    from autoencoders.runs import train_run
+    from autoencoders.run_config import TrainConfig
+    from autoencoders.training.job import train_run
 
     runs = {}
     for steps in (None, 1):

@@ -55,20 +55,19 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _import_time_nodes(body: list[ast.stmt]):
-    """Statements that run when the module is imported: not those inside functions or
-    ``if TYPE_CHECKING:``; class bodies and other blocks do run."""
+def _import_nodes(body: list[ast.stmt]):
+    """Every statement that can import, inside functions too (a function-level import
+    closes a cycle as surely as one at the top, only later); not those under
+    ``if TYPE_CHECKING:``, which never run."""
     for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
         if isinstance(node, ast.If) and _is_type_checking(node):
-            yield from _import_time_nodes(node.orelse)
+            yield from _import_nodes(node.orelse)
             continue
         yield node
         for field in ("body", "orelse", "finalbody", "handlers"):
             inner = getattr(node, field, None)
             if isinstance(inner, list):
-                yield from _import_time_nodes(inner)
+                yield from _import_nodes(inner)
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:
@@ -83,14 +82,14 @@ def module_names(root: Path, package: str) -> dict[str, Path]:
 
 
 def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Which modules of the package each module imports when it is imported."""
+    """Which modules of the package each module imports, at import time or in a function."""
     modules = module_names(root, package)
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         here = name if is_package else name.rpartition(".")[0]
         targets: set[str] = set()
-        for node in _import_time_nodes(ast.parse(path.read_text()).body):
+        for node in _import_nodes(ast.parse(path.read_text()).body):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -132,9 +131,9 @@ def test_the_cycle_finder_finds_a_planted_cycle_and_nothing_else(tmp_path):
         "b.py": "import pkg.sub.c\n",
         "sub/__init__.py": "",
         "sub/c.py": "from ..a import A\n",  # relative, two levels up: closes a -> b -> c -> a
-        # not cycles: imports inside functions and under TYPE_CHECKING
+        # not a cycle: an import under TYPE_CHECKING, which never runs
         "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import e\n",
-        "e.py": "import pkg.d\ndef f():\n    from pkg import e\n",
+        "e.py": "import pkg.d\n",
     }
     for name, text in files.items():
         (pkg / name).write_text(text)
@@ -144,7 +143,10 @@ def test_the_cycle_finder_finds_a_planted_cycle_and_nothing_else(tmp_path):
     assert set(cycle) == {"pkg.a", "pkg.b", "pkg.sub.c"}, cycle
     assert graph["pkg.sub.c"] == {"pkg.a"}  # the relative import resolved, its parent skipped
     assert graph["pkg.d"] == set() and graph["pkg.e"] == {"pkg.d"}
+    # an import inside a function still closes the cycle
     (pkg / "sub" / "c.py").write_text("def late():\n    from ..a import A\n")
+    assert set(find_cycle(import_graph(pkg, "pkg")) or ()) == {"pkg.a", "pkg.b", "pkg.sub.c"}
+    (pkg / "sub" / "c.py").write_text("def late():\n    from pkg.d import D\n")
     assert find_cycle(import_graph(pkg, "pkg")) is None
 
 
@@ -154,3 +156,60 @@ def test_no_module_of_the_package_imports_itself_in_a_circle():
     assert len(graph) > 30 and graph["autoencoders.models"]  # the whole package was read
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# ------------------------------------------------------------- private names
+def private_imports(root: Path, package: str) -> list[str]:
+    """``importer: name`` for each private name one module takes from another.
+
+    Private: a name with a leading underscore, or any name from a private module
+    (``evaluation.arrays``) outside that module's own package.
+    """
+    modules = module_names(root, package)
+    found = []
+    for name, path in modules.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in _import_nodes(ast.parse(path.read_text()).body):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
+                    base = f"{anchor}.{base}" if base else anchor
+                bases = [base]
+                taken = [a.name for a in node.names if _private(a.name)]
+            elif isinstance(node, ast.Import):
+                bases, taken = [a.name for a in node.names], []
+            else:
+                continue
+            for base in bases:
+                if not base.startswith(package) or base == name:
+                    continue
+                found += [f"{name}: {base}.{n}" for n in taken]
+                owner, _, last = base.rpartition(".")
+                if _private(last) and not here.startswith(owner):
+                    found.append(f"{name}: {base}")
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_the_private_name_finder_finds_planted_ones(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "a.py": "from pkg.b import _hidden, shown\ndef f():\n    from pkg.sub import _tools\n",
+        "b.py": "_hidden = shown = 1\n",
+        "sub/__init__.py": "from pkg.sub._tools import T\n",  # its own package: fine
+        "sub/_tools.py": "T = 1\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    assert private_imports(pkg, "pkg") == ["pkg.a: pkg.b._hidden", "pkg.a: pkg.sub._tools"]
+
+
+def test_no_module_takes_a_private_name_from_another():
+    found = private_imports(Path(autoencoders.__file__).parent, "autoencoders")
+    assert found == [], "private names imported across modules: " + "; ".join(found)

@@ -23,6 +23,8 @@ pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "introduction.ipynb"
+#: the short chapter on filters learned from photo patches (sparse, plain, PCA)
+FILTERS = NOTEBOOKS / "filters.ipynb"
 CELL_TIMEOUT_S = 300
 
 
@@ -43,8 +45,9 @@ def load_render():
     return module
 
 
-def test_notebook_is_saved_clean_and_valid():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("notebook", [NOTEBOOK, FILTERS], ids=lambda p: p.stem)
+def test_notebook_is_saved_clean_and_valid(notebook):
+    nb = nbformat.read(notebook, as_version=4)
     nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -99,6 +102,27 @@ def test_introduction_notebook_executes(executed):
     # every training run wrote its checkpoint under the notebook's working folder
     for run in ("simple", "deep", "denoising", "sparse", "vae", "vae-2d-beta1", "vae-2d-beta4"):
         assert (folder / "runs" / run / "checkpoints" / "last.ckpt").is_file(), run
+
+
+@pytest.mark.slow
+def test_filters_notebook_executes_in_under_a_minute(tmp_path):
+    nb = nbformat.read(FILTERS, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )  # fmt: skip
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    print(f"filters notebook executed in {seconds:.1f} s")
+    assert outputs_of(nb, "error") == []
+    images = [out for out in outputs_of(nb, "display_data") if "image/png" in out.get("data", {})]
+    assert len(images) == 3, len(images)
+    text = "".join(out.get("text", "") for out in outputs_of(nb, "stream"))
+    [line] = [line for line in text.splitlines() if line.startswith("sparse code:")]
+    assert float(line.split("mean activation ")[1].split(",")[0]) < 0.05, line  # a sparse code
+    # a minute on 2 idle cores; twice that before calling it a regression on a busy machine
+    assert seconds < 120
 
 
 def page_report(driver) -> dict:

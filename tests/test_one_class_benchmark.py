@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from _support import ROOT, benchmark_module
-from autoencoders.evaluation.anomaly import SCORES, ensemble_scores
+from autoencoders.anomaly import SCORES, ensemble_scores
 
 SCRIPT = ROOT / "benchmarks" / "one_class.py"
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from _support import run_cli
-from autoencoders.config import TrainConfig
+from autoencoders.data.run_data import make_datamodule
 from autoencoders.models import build_model, make_config
-from autoencoders.progress_bar import ProgressLines, RunProgressBar, run_progress
-from autoencoders.runs import make_datamodule
+from autoencoders.run_config import TrainConfig
+from autoencoders.training.progress import ProgressLines, RunProgressBar, run_progress
 
 TRAIN = ("train", "--model", "simple", "--dataset", "digits", "--epochs", "3", "--latent-dim", "4",
          "--threads", "1", "--output", "runs")  # fmt: skip

@@ -181,7 +181,8 @@ def test_stage_progress_draws_a_bar_on_a_terminal(monkeypatch):
 
 
 def test_evaluate_codec_reports_every_stage_it_announces(digits_tensors):
-    from autoencoders.assess import EvalData, PCACodec, evaluate_codec, evaluation_stages
+    from autoencoders.codecs import PCACodec
+    from autoencoders.evaluation.suite import EvalData, evaluate_codec, evaluation_stages
 
     x, y = digits_tensors[0].numpy(), digits_tensors[1].numpy()
     for labels in (y, np.full_like(y, -1)):

@@ -2,10 +2,11 @@
 
 import torch
 
-from autoencoders.config import TrainConfig
 from autoencoders.data import ArrayDataModule, ArrayDataset
+from autoencoders.data.run_data import make_datamodule
 from autoencoders.models import make_config
-from autoencoders.runs import make_datamodule, train_run
+from autoencoders.run_config import TrainConfig
+from autoencoders.training.job import train_run
 
 
 def in_memory_data() -> ArrayDataset:

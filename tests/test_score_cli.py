@@ -16,12 +16,13 @@ import pytest
 from sklearn.datasets import load_digits
 
 from _support import run_cli
-from autoencoders import scoring
-from autoencoders.assess import ModelCodec
+from autoencoders.anomaly import checkpoints as scoring
+from autoencoders.anomaly import ensemble_scores, make_score
 from autoencoders.checkpoint import load
 from autoencoders.cli import main
+from autoencoders.cli import score as score_command
+from autoencoders.codecs import ModelCodec
 from autoencoders.evaluation import per_sample_errors
-from autoencoders.evaluation.anomaly import ensemble_scores, make_score
 
 TRAIN = ["train", "--model", "simple", "--dataset", "digits", "--epochs", "20", "--batch-size",
          "64", "--latent-dim", "8", "--threads", "1"]  # fmt: skip
@@ -68,7 +69,7 @@ def test_npy_larger_than_a_batch_round_trips(trained, digits_npy, tmp_path):
 
 def test_npy_is_memory_mapped_not_read_whole(trained, digits_npy):
     args = argparse.Namespace(dataset=str(digits_npy[0]), data_dir=None)
-    samples = scoring.open_samples(args, (1, 8, 8), {"model": "simple"}, trained)
+    samples = score_command.open_samples(args, (1, 8, 8), {"model": "simple"}, trained)
     assert isinstance(samples.values, np.memmap)
     assert [len(b) for b in samples.batches(128)] == [128, 128, 128, 16]
 
@@ -132,7 +133,7 @@ def test_several_checkpoints_score_as_an_ensemble(trained, trained_deep, digits_
     normal, scores = [], []
     for ckpt in (trained, trained_deep):
         codec = ModelCodec(load(ckpt))
-        ref = scoring.reference_data(args, codec.model.config, (1, 8, 8), ckpt)
+        ref = score_command.reference_data(args, codec.model.config, (1, 8, 8), ckpt)
         scorer = make_score("combined").fit(codec, ref.train, ref.held_out)
         normal.append(scorer.score(codec, ref.held_out))
         scores.append(scorer.score(codec, x.reshape(-1, 1, 8, 8)))

@@ -21,8 +21,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import MinMaxScaler
 
 from _support import run_cli
-from autoencoders.assess import ModelCodec
 from autoencoders.checkpoint import load
+from autoencoders.codecs import ModelCodec
 from autoencoders.data import ArrayDataModule, DataError, load_dataset
 from autoencoders.detector import AutoencoderOutlierDetector
 from autoencoders.evaluation import per_sample_errors
@@ -101,7 +101,8 @@ def test_embed_and_score_write_every_row_of_the_file(tables, wine_model):
 
 def _rows(folder: Path, checkpoint: Path) -> np.ndarray:
     """The row numbers of a run's training split, as ``embed --split train`` writes them."""
-    autoencoders(folder, "embed", str(checkpoint), "--split", "train", "--out", "train.csv")
+    autoencoders(folder, "embed", str(checkpoint), "--split", "train", "--out", "train.csv",
+                 "--overwrite")  # fmt: skip
     return pd.read_csv(folder / "train.csv")["index"].to_numpy()
 
 

@@ -7,44 +7,21 @@ interrupted save never replaces a good checkpoint with a broken one.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from autoencoders.errors import CheckpointError, ConfigError, RunFolderError
-from autoencoders.files import write_bytes
 from autoencoders.models import build_model
 
 if TYPE_CHECKING:
-    from autoencoders.data.datamodule import ArrayDataModule
     from autoencoders.data.scaling import MinMaxScaler
     from autoencoders.module import AutoEncoder
 
 log = logging.getLogger(__name__)
-
-#: run settings that decide which rows of a run's data set are its splits
-RUN_SPLIT_KEYS = ("train_size", "exclude_class", "only_class")
-#: run settings that say how to read data, for the run's own data and any other
-RUN_READ_KEYS = ("data_dir", "seed", "data_kind", "label_column", "header")
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint writer that saves to a temporary file, then renames it."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
-    ) -> None:
-        # Serialized in memory first: a full disk then fails as a plain OSError of the
-        # write (torch's own writer reports it as an opaque RuntimeError), with the size known.
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        write_bytes(path, buffer.getbuffer())
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -133,86 +110,20 @@ def data_scaler(checkpoint: dict[str, Any], path: str | Path = "") -> MinMaxScal
     return None
 
 
-def run_settings(path: str | Path) -> dict[str, Any] | None:
-    """The settings of the run that wrote checkpoint ``path`` (its folder's ``run.json``).
-
-    Returns None where there is no ``run.json`` (a checkpoint copied elsewhere).
+def checkpoint_in(path: str | Path) -> tuple[Path, Path]:
+    """(run folder, checkpoint) of ``--resume PATH``: a run folder or a ``.ckpt`` file.
 
     Raises:
-        CheckpointError: for a ``run.json`` that is not a JSON object.
+        RunFolderError: if there is no checkpoint there.
     """
-    from autoencoders.runs import checkpoint_in
-
-    try:
-        run_dir, _ = checkpoint_in(path)
-    except RunFolderError:
-        return None
-    run_json = run_dir / "run.json"
-    if not run_json.is_file():
-        return None
-    try:
-        run = json.loads(run_json.read_text())
-    except ValueError as err:
-        raise CheckpointError(f"{run_json} is not valid JSON ({err}); fix or remove it") from None
-    if not isinstance(run, dict):
-        raise CheckpointError(f"{run_json} holds no run settings (not a JSON object)")
-    return run
-
-
-def checkpoint_datamodule(
-    path: str | Path,
-    config: dict[str, Any],
-    scaler: MinMaxScaler | None,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    *,
-    label_column: str | None = None,
-    header: bool | None = None,
-) -> ArrayDataModule:
-    """The data a command reads for the model of checkpoint ``path``, set up.
-
-    Without ``dataset`` that is the run's own data set (``run.json`` in its run
-    folder), with the run's splits and filters; else ``dataset``, read as the
-    run read its data (labels, header, seed). Either way the model's own scaling
-    (``scaler``, the model's ``data_scaler``) is applied, never one fitted on the
-    data given.
-
-    Args:
-        path: the checkpoint.
-        config: the model's config (its ``model`` decides how arrays are read).
-        scaler: the scaling the model was trained with, or None.
-        dataset: the data set name or path (None: the run's own).
-        data_dir: folder of named data sets (None: the run's).
-        label_column: a table's label column (None: the run's).
-        header: whether a CSV's first row may be a header (None: the run's).
-
-    Raises:
-        CheckpointError: for an unreadable ``run.json``, or none where no ``dataset`` is given.
-        DataError: for data that cannot be read.
-    """
-    import dataclasses
-
-    from autoencoders.config import TrainConfig
-    from autoencoders.runs import make_datamodule
-
-    run = run_settings(path) or {}
-    own = dataset is None or dataset == run.get("dataset")
-    if dataset is None:
-        if not run.get("dataset"):
-            raise CheckpointError(
-                f"no run.json beside {path}, so the data it was trained on is unknown: "
-                "pass --dataset"
-            )
-        dataset = str(run["dataset"])
-        log.debug("data: %s (the run's own, from run.json)", dataset)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    keys = RUN_READ_KEYS + (RUN_SPLIT_KEYS if own else ())
-    values = {k: run[k] for k in keys if k in run and k in names}
-    values["dataset"] = dataset
-    for key, given in (("data_dir", data_dir), ("label_column", label_column), ("header", header)):
-        if given is not None:
-            values[key] = given
-    dm = make_datamodule(TrainConfig(**values), model=config.get("model"))
-    dm.use_scaler(scaler)
-    dm.setup()
-    return dm
+    path = Path(path)
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir, path
+    ckpt = path / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise RunFolderError(
+            f"nothing to resume in {path}: no {ckpt.relative_to(path)} there; give a run "
+            "folder written by `autoencoders train`, or its .ckpt file"
+        )
+    return path, ckpt

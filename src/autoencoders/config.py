@@ -21,15 +21,17 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-# Configs are plain data and this module imports no torch: the command line reads them
-# to print --help quickly. The networks they describe are imported where they are built.
-if TYPE_CHECKING:
-    from autoencoders.losses import LossTerm
-    from autoencoders.module import AutoEncoder
-    from autoencoders.nn.bottlenecks import Bottleneck
-
+# Configs are plain data and import no model code (nor torch): the command line reads
+# them to print --help quickly, and autoencoders.models builds the networks they describe.
+from autoencoders.choices import (
+    ARCHITECTURES,
+    NOISE_KINDS,
+    OUTPUT_ACTIVATIONS,
+    RECON_LOSSES,
+    SPARSE_LOSSES,
+)
 from autoencoders.errors import ConfigError
 from autoencoders.options import (
     UNIT,
@@ -39,6 +41,12 @@ from autoencoders.options import (
     check_fields,
     field_labeller,
     option,
+)
+from autoencoders.shapes import (
+    auto_conv_channels,
+    check_halvable,
+    is_image_shape,
+    shrinking_widths,
 )
 
 # ----------------------------------------------------------------- limits
@@ -54,80 +62,17 @@ MAX_LATENT_DIM = 16384
 MAX_LATENT_FACTOR = 4
 #: The widest layer, LSTM or codebook: a guard against typos, not a memory estimate.
 MAX_WIDTH = 16384
-#: Seeds numpy and Lightning accept.
-MAX_SEED = 2**32 - 1
-
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-DATA_KINDS = ("auto", "image", "signal")
-#: values of TrainConfig.scale (autoencoders.data.scaling.SCALES, kept torch-free here)
-DATA_SCALES = ("auto", "minmax", "none")
-#: Lightning's precision names, with the short aliases it also takes
-PRECISIONS = (
-    "64-true",
-    "32-true",
-    "16-mixed",
-    "bf16-mixed",
-    "16-true",
-    "bf16-true",
-    "transformer-engine",
-    "transformer-engine-float16",
-    "64",
-    "32",
-    "16",
-    "bf16",
-)
-
 
 #: counts that allocate memory (layer widths, codebook size)
 WIDTH = Interval(1, MAX_WIDTH)
 
 
-def _recon_losses() -> tuple[str, ...]:
-    from autoencoders.losses import RECON_LOSSES
-
-    return RECON_LOSSES
-
-
-def _output_activations() -> tuple[str, ...]:
-    from autoencoders.nn.decoders import OUTPUT_ACTIVATIONS
-
-    return OUTPUT_ACTIVATIONS
-
-
-def _noise_kinds() -> tuple[str, ...]:
-    from autoencoders.nn.noise import NOISE_KINDS
-
-    return NOISE_KINDS
-
-
-def _sparse_losses() -> tuple[str, ...]:
-    from autoencoders.nn.bottlenecks import SPARSE_LOSSES
-
-    return SPARSE_LOSSES
-
-
-def _architectures() -> tuple[str, ...]:
-    # imported here: the architectures module imports this one
-    from autoencoders.models.architectures import ARCHITECTURES
-
-    return tuple(ARCHITECTURES)
-
-
-def _variants() -> tuple[str, ...]:
-    from autoencoders.registry import VARIANTS
-
-    return tuple(VARIANTS)
-
-
-def _strategies() -> tuple[str, ...]:
-    from lightning.pytorch.strategies import StrategyRegistry
-
-    return ("auto", *StrategyRegistry.available_strategies())
-
-
 def variant_name(name: str) -> Any:
-    """The ``model`` field of a variant's config: its registry key, not a flag of its own."""
-    return option(name, "model variant", cli=False, choices=_variants, flag="--model")
+    """The ``model`` field of a variant's config: its registry key, not a flag of its own.
+
+    Each config class names its own variant; ``validate`` refuses any other name.
+    """
+    return option(name, "model variant", cli=False, flag="--model")
 
 
 # ------------------------------------------------------------ model configs
@@ -143,53 +88,41 @@ class ModelConfig:
     architecture: str = option(
         "mlp",
         "encoder/decoder family: linear, mlp, conv, lstm, conv1d",
-        choices=_architectures,
+        choices=ARCHITECTURES,
     )
     num_layers: int = option(
         3, "linear layers in each of the mlp encoder and decoder", range=at_least(1)
     )
+    # () is "automatic", resolved from input_shape (conv_channels) by build_model and
+    # config_to_dict, so a checkpoint stores the channels its network was built with.
     channels: tuple[int, ...] = option(
-        (32, 64, 128), "channels of the conv/conv1d encoder's stride-2 layers", range=WIDTH
+        (),
+        "channels of the conv/conv1d encoder's stride-2 layers (default: automatic; conv halves "
+        "the image down to about 4x4 with 32, 64, 128, 256, 256... channels, e.g. 3 layers "
+        "for 32x32, 4 for 64x64; conv1d: 32, 64, 128)",
+        range=WIDTH,
     )
     lr: float = option(1e-3, "Adam learning rate", range=above(0))
     weight_decay: float = option(0.0, "Adam weight decay", range=at_least(0))
     recon_loss: str = option(
-        "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=_recon_losses
+        "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=RECON_LOSSES
     )
     output_activation: str = option(
         "sigmoid",
         "decoder output: sigmoid ([0,1] data) or identity",
-        choices=_output_activations,
+        choices=OUTPUT_ACTIVATIONS,
     )
     noise: str = option(
-        "salt_pepper", "input corruption: salt_pepper, gaussian or masking", choices=_noise_kinds
+        "salt_pepper", "input corruption: salt_pepper, gaussian or masking", choices=NOISE_KINDS
     )
     noise_ratio: float = option(0.0, "corruption strength during training (0: off)", range=UNIT)
-
-    def make_bottleneck(self) -> Bottleneck:
-        """The bottleneck this variant puts between encoder and decoder."""
-        from autoencoders.nn.bottlenecks import IdentityBottleneck
-
-        return IdentityBottleneck(self.latent_dim)
 
     def encoder_features(self) -> int:
         """How many values the encoder hands the bottleneck (its ``in_features``).
 
-        Equal to ``make_bottleneck().in_features``, without building the bottleneck.
+        Equal to the ``in_features`` of the bottleneck :func:`autoencoders.models.parts.make_bottleneck` builds, without building it.
         """
         return self.latent_dim
-
-    def loss_terms(self) -> list[LossTerm]:
-        """The terms added to the reconstruction error (see :mod:`autoencoders.losses`)."""
-        from autoencoders.losses import BottleneckLoss
-
-        return [BottleneckLoss()]
-
-    def module_class(self) -> type[AutoEncoder]:
-        """The training module of this variant; it reads its settings from this config."""
-        from autoencoders.module import AutoEncoder
-
-        return AutoEncoder
 
     def validate(self, *, input_shape_known: bool = True, flags: bool = True) -> None:
         """Checks every field, and the fields against each other, before any work.
@@ -209,12 +142,44 @@ class ModelConfig:
             ConfigError: for the first rule broken, in one line naming the option,
                 the value and what would be valid.
         """
+        auto = _is_auto(self.channels)
+        if auto:  # the rules check the channels the network would get, not an empty list
+            self.channels = self.conv_channels()
+        try:
+            self._validate(input_shape_known, flags, auto)
+        finally:
+            # stays "automatic": a later input_shape (the data's) gets its own network;
+            # config_to_dict stores the resolved channels
+            if auto:
+                self.channels = ()
+
+    def conv_channels(self) -> tuple[int, ...]:
+        """The channels of the conv/conv1d stride-2 layers: those given, or the automatic ones.
+
+        Automatic (``channels`` empty): for ``conv``, stride-2 stages down to about
+        4x4 (:func:`autoencoders.shapes.auto_conv_channels`); otherwise (conv1d, and
+        families that have no conv layers) :data:`FIXED_CHANNELS`.
+        """
+        if not _is_auto(self.channels):
+            return tuple(self.channels)
+        shape = self.input_shape
+        if self.architecture == "conv" and is_image_shape(shape):  # else the rules refuse it
+            return auto_conv_channels(shape[1:])
+        return FIXED_CHANNELS
+
+    def _validate(self, input_shape_known: bool, flags: bool, auto: bool) -> None:
         check_fields(self, flags=flags)
+        own = next(f.default for f in dataclasses.fields(self) if f.name == "model")
+        if self.model != own:
+            raise ConfigError(
+                f"{type(self).__name__} describes model {own!r}, got model {self.model!r}; "
+                "build each model from its own config (autoencoders.make_config(name))"
+            )
         name = field_labeller(self, flags)
         self._check_combinations(name)
         self._check_latent_size(name, input_shape_known)
         if input_shape_known:
-            self._check_backbone(name)
+            self._check_backbone(name, auto)
 
     def _check_combinations(self, name: Callable[[str], str]) -> None:
         """Rules between fields that hold whatever the input's shape."""
@@ -240,7 +205,7 @@ class ModelConfig:
                 f"matrices), got {self.latent_dim}"
             )
 
-    def _check_backbone(self, name: Callable[[str], str]) -> None:
+    def _check_backbone(self, name: Callable[[str], str], auto: bool = False) -> None:
         """Whether the encoder/decoder family can be built for ``input_shape``."""
         arch, shape = self.architecture, self.input_shape
         layout = {"conv": "(C, H, W)", "conv1d": "(C, L)", "lstm": "(C, L)"}.get(arch)
@@ -249,12 +214,11 @@ class ModelConfig:
                 f"{name('architecture')} {arch} needs input_shape {layout}, got {shape}"
             )
         if arch in ("conv", "conv1d"):
-            from autoencoders.nn.layers import check_halvable
-
             try:
                 check_halvable(shape[1:], len(self.channels), f"the {arch} encoder", shape)
             except ValueError as err:
-                raise ConfigError(f"{name('channels')} {list(self.channels)}: {err}") from None
+                given = f"(automatic: {list(self.channels)})" if auto else list(self.channels)
+                raise ConfigError(f"{name('channels')} {given}: {err}") from None
         if arch == "mlp":
             self._check_mlp(name)
 
@@ -289,10 +253,18 @@ class ModelConfig:
         )
 
 
+#: the channels of conv1d (and the unused field of other families) when none are given:
+#: the conv layers' default before the conv net followed the image size
+FIXED_CHANNELS = (32, 64, 128)
+
+
+def _is_auto(channels: object) -> bool:
+    """Whether ``channels`` asks for the automatic choice (an empty list)."""
+    return isinstance(channels, (list, tuple)) and len(channels) == 0
+
+
 def _mlp_fits(n_in: int, widths: set[int], num_layers: int) -> bool:
     """Whether ``num_layers`` strictly narrowing layers lead from ``n_in`` to each width."""
-    from autoencoders.nn.layers import shrinking_widths
-
     for width in widths:
         if num_layers > n_in - width:  # not enough distinct widths; also spares a huge list
             return False
@@ -308,7 +280,7 @@ class SimpleConfig(ModelConfig):
     """One linear layer each way (the lecture's first model)."""
 
     model: str = variant_name("simple")
-    architecture: str = option("linear", "encoder/decoder family", choices=_architectures)
+    architecture: str = option("linear", "encoder/decoder family", choices=ARCHITECTURES)
 
 
 @dataclass
@@ -331,7 +303,7 @@ class SparseConfig(DeepConfig):
     """A deep autoencoder with a sigmoid code pushed towards sparse activations."""
 
     model: str = variant_name("sparse")
-    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=_sparse_losses)
+    sparse_loss: str = option("kld", "sparsity penalty: kld, log or l1", choices=SPARSE_LOSSES)
     sparsity: float = option(
         0.05,
         "target mean activation of each code unit (kld)",
@@ -339,20 +311,21 @@ class SparseConfig(DeepConfig):
     )
     sparse_weight: float = option(1.0, "weight of the sparsity penalty", range=at_least(0))
 
-    def make_bottleneck(self) -> Bottleneck:
-        from autoencoders.nn.bottlenecks import SparseBottleneck
-
-        return SparseBottleneck(
-            self.latent_dim, self.sparse_loss, self.sparsity, self.sparse_weight
-        )
-
 
 def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
-    """The config as JSON data (tuples become lists)."""
-    return {
+    """The config as JSON data (tuples become lists).
+
+    Automatic ``channels`` of a conv/conv1d model are stored resolved for the config's
+    ``input_shape``, so a checkpoint rebuilds the network it was trained with even if
+    the rule changes; other families have no conv layers and keep ``[]``.
+    """
+    data = {
         f.name: list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v
         for f in dataclasses.fields(cfg)
     }
+    if _is_auto(data.get("channels")) and cfg.architecture in ("conv", "conv1d"):
+        data["channels"] = list(cfg.conv_channels())
+    return data
 
 
 def config_from_dict(
@@ -386,127 +359,13 @@ def config_from_dict(
     return cfg
 
 
-# -------------------------------------------------------------- run config
-@dataclass
-class TrainConfig:
-    """Settings of one training run (data, schedule, output), separate from the model."""
-
-    dataset: str = option("digits", "data set name or path (see `autoencoders list-datasets`)")
-    data_dir: str | None = option(None, "folder holding or receiving data files")
-    epochs: int | None = option(
-        None,
-        "train exactly this many epochs (default: until the validation loss stops "
-        "improving, see --patience)",
-        range=at_least(1),
-    )
-    max_epochs: int = option(500, "most epochs when stopping early", range=at_least(1))
-    patience: int = option(
-        10, "epochs without a better validation loss before stopping early", range=at_least(1)
-    )
-    min_delta: float = option(
-        0.0, "least decrease of the validation loss that counts as better", range=at_least(0)
-    )
-    min_steps: int = option(
-        1000,
-        "optimizer steps before a run may stop early, so small data sets train enough",
-        range=at_least(0),
-    )
-    max_steps: int | None = option(
-        None, "budget in optimizer steps (stops at whichever limit comes first)", range=at_least(1)
-    )
-    batch_size: int = option(256, "training batch size", range=at_least(1))
-    train_size: int | None = option(None, "use only this many training samples", range=at_least(1))
-    exclude_class: int | None = option(None, "leave this class out of training", range=at_least(0))
-    only_class: int | None = option(None, "train on this class only", range=at_least(0))
-    seed: int = option(42, "random seed (data split, initialisation, noise)", range=(0, MAX_SEED))
-    output: str = option("runs", "folder for checkpoints, logs and pictures")
-    accelerator: str = option("auto", "cpu, gpu, cuda, mps or auto", choices=ACCELERATORS)
-    threads: int | None = option(
-        None, "CPU threads for torch (default: torch's choice)", range=at_least(1)
-    )
-    precision: str | None = option(
-        None, "Lightning precision, e.g. 16-mixed or bf16-mixed", choices=PRECISIONS
-    )
-    compile: bool = option(False, "wrap the model in torch.compile")
-    steps_per_call: int | None = option(
-        None,
-        "optimizer steps per Lightning training_step call (default: 2048 samples' worth "
-        "of batches; 1: Lightning's usual one step per call)",
-        range=at_least(1),
-    )
-    data_kind: str = option(
-        "auto",
-        "how to read 2-D/3-D arrays: auto (images, or signals for the sequence model), "
-        "image or signal",
-        choices=DATA_KINDS,
-    )
-    scale: str = option(
-        "auto",
-        "scaling into [0, 1], fitted on the training rows and stored with the model: auto "
-        "(min-max for tables, and for other data than signals outside [0, 1]), minmax or none",
-        choices=DATA_SCALES,
-    )
-    label_column: str | None = option(
-        None,
-        "a table's label column (default: the first named label, target, class or y, any "
-        "case; none: no labels)",
-    )
-    header: bool = option(
-        True, "a CSV's first row may name its columns (detected); --no-header reads it as data"
-    )
-    checkpoint_every: int = option(
-        0,
-        "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)",
-        range=at_least(0),
-    )
-    resume: str | None = option(None, "continue the run in this run folder or from this .ckpt file")
-    overwrite: bool = option(False, "replace a run folder that holds another run")
-    progress: bool = option(
-        True,
-        "show progress on stderr: a bar on a terminal, else one line per epoch; "
-        "--no-progress: nothing",
-    )
-    devices: int = option(1, "processes (CPU) or GPUs to train on, per machine", range=at_least(1))
-    num_nodes: int = option(1, "machines taking part (with --strategy ddp)", range=at_least(1))
-    strategy: str = option(
-        "auto", "Lightning strategy: auto, ddp, ddp_spawn, ...", choices=_strategies
-    )
-
-    def validate(self, *, flags: bool = True) -> None:
-        """Checks every setting before any work, normalising accepted values in place.
-
-        Args:
-            flags: name options as command-line flags (``--batch-size``); ``False``
-                names them as fields (``batch_size``).
-
-        Raises:
-            ConfigError: for the first setting out of its range, in one line.
-        """
-        check_fields(self, flags=flags)
-        name = field_labeller(self, flags)
-        if self.exclude_class is not None and self.exclude_class == self.only_class:
-            raise ConfigError(
-                f"{name('exclude_class')} and {name('only_class')} name the same class "
-                f"({self.only_class}), which leaves nothing to train on; give one of them"
-            )
-
-
-def validate_train(cfg: TrainConfig) -> None:
-    """Checks a run's settings (``cfg.validate()``), for callers that prefer a function.
-
-    Raises:
-        ConfigError: for the first setting out of its range.
-    """
-    cfg.validate()
-
-
 # ------------------------------------------------------------ more variants
 @dataclass
 class ConvConfig(ModelConfig):
     """A convolutional autoencoder: stride-2 3x3 convolutions and their transposed mirror."""
 
     model: str = variant_name("conv")
-    architecture: str = option("conv", "encoder/decoder family", choices=_architectures)
+    architecture: str = option("conv", "encoder/decoder family", choices=ARCHITECTURES)
 
 
 @dataclass
@@ -518,11 +377,6 @@ class VAEConfig(DeepConfig):
     kl_warmup_steps: int = option(
         0, "training steps over which the KL weight ramps from 0 to 1", range=at_least(0)
     )
-
-    def make_bottleneck(self) -> Bottleneck:
-        from autoencoders.nn.bottlenecks import VariationalBottleneck
-
-        return VariationalBottleneck(self.latent_dim, self.beta, self.kl_warmup_steps)
 
     def encoder_features(self) -> int:
         """The encoder gives a mean and a log-variance per code unit."""
@@ -568,13 +422,6 @@ class VQConfig(DeepConfig):
         20, "restart codes unused for this many steps (0: never)", range=at_least(0)
     )
 
-    def make_bottleneck(self) -> Bottleneck:
-        from autoencoders.nn.bottlenecks import VectorQuantizer
-
-        # the quantiser's parameters are this config's fields, under the same names
-        fields = ("num_codes", "code_dim", "commitment", "ema", "decay", "dead_after")
-        return VectorQuantizer(self.latent_dim, **{f: getattr(self, f) for f in fields})
-
     def _check_combinations(self, name: Callable[[str], str]) -> None:
         super()._check_combinations(name)
         if self.latent_dim % self.code_dim:
@@ -596,11 +443,6 @@ class ContractiveConfig(DeepConfig):
         range=at_least(0),
     )
 
-    def loss_terms(self) -> list[LossTerm]:
-        from autoencoders.losses import ContractivePenalty
-
-        return [*super().loss_terms(), ContractivePenalty(self.contractive_weight)]
-
 
 @dataclass
 class StackedConfig(DeepConfig):
@@ -610,12 +452,6 @@ class StackedConfig(DeepConfig):
     pretrain_epochs: int = option(
         1, "epochs of greedy training per layer before fine-tuning", range=at_least(0)
     )
-
-    def module_class(self) -> type[AutoEncoder]:
-        """The training module of this variant (:class:`~autoencoders.models.stacked.StackedAutoEncoder`)."""
-        from autoencoders.models.stacked import StackedAutoEncoder
-
-        return StackedAutoEncoder
 
     def _check_combinations(self, name: Callable[[str], str]) -> None:
         super()._check_combinations(name)
@@ -635,17 +471,17 @@ class SequenceConfig(ModelConfig):
         (1, 64), "shape of one signal (C, L); set from the data set", cli=False, range=at_least(1)
     )
     architecture: str = option(
-        "conv1d", "encoder/decoder family: conv1d or lstm", choices=_architectures
+        "conv1d", "encoder/decoder family: conv1d or lstm", choices=ARCHITECTURES
     )
     channels: tuple[int, ...] = option(
         (16, 32, 64), "channels of the conv1d stride-2 layers", range=WIDTH
     )
     hidden_size: int = option(64, "LSTM hidden units (lstm architecture)", range=WIDTH)
     recon_loss: str = option(
-        "mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)", choices=_recon_losses
+        "mse", "reconstruction loss: mse or rmse (bce needs [0,1] data)", choices=RECON_LOSSES
     )
     output_activation: str = option(
-        "identity", "decoder output: identity or sigmoid", choices=_output_activations
+        "identity", "decoder output: identity or sigmoid", choices=OUTPUT_ACTIVATIONS
     )
     noise_ratio: float = option(
         0.0, "corruption strength during training (0: off)", cli=False, range=UNIT

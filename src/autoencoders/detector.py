@@ -2,7 +2,7 @@
 
 :class:`AutoencoderOutlierDetector` trains one of the registered models on data
 that is mostly normal, fits one of the registered anomaly scores
-(:data:`autoencoders.evaluation.anomaly.SCORES`) on it, and then flags the rows
+(:data:`autoencoders.anomaly.scores.SCORES`) on it, and then flags the rows
 that score worse than the ``contamination`` share of the training rows. It
 follows scikit-learn's outlier detectors (``IsolationForest``,
 ``LocalOutlierFactor(novelty=True)``): ``predict`` gives +1 for inliers and -1
@@ -32,10 +32,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted
 
-from autoencoders.assess import ModelCodec
+from autoencoders.anomaly import (
+    SCORES,
+    AnomalyScore,
+    check_score_name,
+    combine_scores,
+    ensemble_scores,
+    make_score,
+)
+from autoencoders.codecs import ModelCodec
 from autoencoders.errors import ConfigError
 from autoencoders.estimator import AutoencoderModelMixin, validate_data
-from autoencoders.evaluation.anomaly import SCORES, AnomalyScore, ensemble_scores, make_score
 from autoencoders.options import value_text
 
 #: the largest ensemble: each member is a full training run
@@ -88,7 +95,7 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             quarter of the input values, at least 1 and at most 20, lowered where
             the model allows less (as for ``AutoencoderTransformer``, which also
             says how the mlp's depth adapts to narrow tables).
-        anomaly_score: the anomaly score, a key of :data:`~autoencoders.evaluation.anomaly.SCORES`:
+        anomaly_score: the anomaly score, a key of :data:`~autoencoders.anomaly.scores.SCORES`:
             ``"recon-sse"`` (squared reconstruction error), ``"recon-bce"``,
             ``"density"`` (the code's likelihood under a Gaussian mixture of the
             training codes), ``"combined"`` (density plus reconstruction error,
@@ -102,7 +109,7 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             with seed ``random_state + i``, each with its own fitted score; a row's
             anomaly score is the mean of the members' scores, each standardised on
             that member's scores of the training rows (see
-            :func:`~autoencoders.evaluation.anomaly.ensemble_scores`). 1 (the
+            :func:`~autoencoders.anomaly.ensembles.ensemble_scores`). 1 (the
             default) keeps the single model's score in its own units.
         epochs: training epochs (0 leaves the freshly initialised model); ``None``
             stops once the loss on a held-out ``validation_fraction`` of the rows
@@ -126,7 +133,7 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
     Attributes:
         model_: the trained autoencoder, on the CPU, in eval mode (the first
             member of an ensemble).
-        scorer_: the fitted :class:`~autoencoders.evaluation.anomaly.AnomalyScore`
+        scorer_: the fitted :class:`~autoencoders.anomaly.scores.AnomalyScore`
             of ``model_``.
         models_, scorers_: every member's model and fitted score (``n_models`` each).
         offset_: ``score_samples`` below it is an outlier: its ``contamination``
@@ -215,30 +222,17 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
         return [s.score(ModelCodec(m), x) for m, s in zip(self.models_, self.scorers_, strict=True)]
 
     def _combine(self, members: list[np.ndarray]) -> np.ndarray:
-        if len(members) == 1:
-            return members[0]
-        return ensemble_scores(self._references, members)
+        return combine_scores(self._references, members)
 
     def _make_scorer(self, seed: int) -> AnomalyScore:
-        if not isinstance(self.anomaly_score, str) or self.anomaly_score not in SCORES:
-            raise ConfigError(
-                f"unknown anomaly score {value_text(self.anomaly_score)}; choose one of: "
-                f"{', '.join(SCORES)}"
-            )
+        check_score_name(self.anomaly_score)
         options = self.score_options
         if options is not None and not isinstance(options, Mapping):
             raise ConfigError(f"score_options must be a dict, got {value_text(options)}")
         options = dict(options or {})
-        accepted = inspect.signature(SCORES[self.anomaly_score]).parameters
-        if "random_state" in accepted and "random_state" not in options:
-            options["random_state"] = seed
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            known = ", ".join(accepted) or "none"
-            raise ConfigError(
-                f"score_options {unknown} do not apply to score {self.anomaly_score!r} (its options: "
-                f"{known})"
-            )
+        # each member's own seed, where the score is random (a Gaussian mixture)
+        if "random_state" in inspect.signature(SCORES[self.anomaly_score]).parameters:
+            options.setdefault("random_state", seed)
         return make_score(self.anomaly_score, **options)
 
     def _check_n_models(self) -> None:
@@ -262,10 +256,8 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
         import torch
 
         from autoencoders.batched import batch_problem, fit_many
-        from autoencoders.data.datamodule import ArrayDataModule
-        from autoencoders.data.sources import ArrayDataset
         from autoencoders.models import build_model
-        from autoencoders.stopping import StopRule, epochs_per_check
+        from autoencoders.training.in_memory import RowsPlan, passes_per_epoch
 
         if n_models == 1 or self.epochs == 0 or self.verbose:
             return super()._train_members(cfg, x, seed, n_models)
@@ -273,24 +265,15 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             problem = batch_problem(build_model(cfg))
         if problem is not None:
             return super()._train_members(cfg, x, seed, n_models)
-        # the data modules, passes and rule of AutoencoderModelMixin._train, per member
-        early = self.epochs is None
-        n_val = max(1, round(float(self.validation_fraction) * len(x))) if early else 0
-        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
+        # each member's rows, split and passes as train_on_rows would give them
         seeds = list(range(seed, seed + n_models))
-        modules = [
-            ArrayDataModule(data, batch_size=int(self.batch_size), val_size=n_val, seed=s,
-                            scale="none")
-            for s in seeds
-        ]  # fmt: skip
-        per_check = epochs_per_check(len(modules[0].train_dataloader()))
-        epochs = self.epochs
-        passes = per_check if epochs is None else max(
-            p for p in range(1, per_check + 1) if epochs % p == 0
-        )  # fmt: skip
+        plans = [RowsPlan(self.epochs, int(self.patience), float(self.validation_fraction),
+                          int(self.batch_size), s) for s in seeds]  # fmt: skip
+        modules = [plan.datamodule(x) for plan in plans]
+        passes = passes_per_epoch(len(modules[0].train_dataloader()), self.epochs)
         device = torch.device("cuda") if self._cuda_devices() else torch.device("cpu")
         fits = fit_many(
-            cfg, modules, seeds, StopRule(epochs=epochs, patience=int(self.patience)),
+            cfg, modules, seeds, plans[0].rule,
             validate=False, validate_at_end=False, passes=passes, device=device,
         )  # fmt: skip
         self.n_epochs_, self.stop_reason_ = fits[0].epochs, fits[0].stop_reason
@@ -304,7 +287,7 @@ class OutlierEnsemble(_Thresholded, BaseEstimator):
     model's squared error and a deep model's code density, say); averaging their
     scores, each standardised on its own scores of the training rows so that no
     member's units dominate, is steadier than any one of them
-    (:func:`~autoencoders.evaluation.anomaly.ensemble_scores`). The members are
+    (:func:`~autoencoders.anomaly.ensembles.ensemble_scores`). The members are
     any detectors in scikit-learn's convention (``fit`` and ``score_samples``,
     higher = more normal): :class:`AutoencoderOutlierDetector` of other models or
     scores, or ``IsolationForest``. Each is cloned and fitted on the same rows.

@@ -18,6 +18,13 @@ class ConfigError(UserError, ValueError):
     """An option or config value out of its valid range (the message names both)."""
 
 
+class UsageError(ConfigError):
+    """A mistake in the command line or a config file: a flag's value, or a file it names.
+
+    The one class for a command-line mistake, whichever command makes it.
+    """
+
+
 class DataError(UserError, ValueError):
     """Data that is missing, corrupt or of the wrong shape; the message says how to fix it."""
 

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
-from types import SimpleNamespace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,19 +34,15 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
 
-from autoencoders.assess import ModelCodec
-from autoencoders.config import MAX_SEED, ModelConfig, TrainConfig, config_from_dict
-from autoencoders.data.datamodule import ArrayDataModule
-from autoencoders.data.loader import GroupedLoader, TensorBatchLoader, group_for_trainer
-from autoencoders.data.sources import ArrayDataset
+from autoencoders.codecs import ModelCodec
+from autoencoders.config import ModelConfig, config_from_dict
 from autoencoders.errors import ConfigError, DataError
 from autoencoders.models import VARIANTS, build_model
 from autoencoders.module import AutoEncoder
 from autoencoders.options import INT64_MAX, check_option, value_text
-from autoencoders.quiet import quiet
 from autoencoders.registry import variant
-from autoencoders.stopping import BestWeights, StopRule, epochs_per_check, limit_reason
-from autoencoders.training import make_trainer
+from autoencoders.run_config import MAX_SEED, TrainConfig
+from autoencoders.training.in_memory import RowsPlan, train_on_rows
 
 try:
     from sklearn.utils.validation import validate_data
@@ -137,63 +130,20 @@ class AutoencoderModelMixin(BaseEstimator):
         return models
 
     def _train(self, model: AutoEncoder, x: torch.Tensor, seed: int) -> tuple[int, str]:
-        """Trains ``model`` in place with the package's trainer set-up, writing no files.
+        """Trains ``model`` in place on the rows ``x``, writing no files.
 
-        Returns the epochs trained and why training stopped, in words.
-
-        With ``epochs=None`` a seeded ``validation_fraction`` of the rows is held
-        out, and training stops once their loss has not improved for ``patience``
-        checks (the best weights are kept); with a fixed ``epochs`` every row is
-        fitted, as PCA fits them all.
+        Returns the epochs trained and why training stopped, in words
+        (:func:`autoencoders.training.in_memory.train_on_rows`).
         """
-        data = ArrayDataset("fit data", x, None, x[:0], None, scale=1.0)
-        early = self.epochs is None
-        n_val = max(1, round(float(self.validation_fraction) * len(x))) if early else 0
-        datamodule = _FitDataModule(
-            data, batch_size=int(self.batch_size), val_size=n_val, seed=seed, scale="none"
-        )  # scale="none": x is already scaled as the estimator's own `scale` says
-        datamodule.setup("fit")
-        rule = StopRule(epochs=self.epochs, patience=int(self.patience))
-        # On a few rows an epoch is one or two steps, and Lightning's work around
-        # each epoch costs more than the steps. So a trainer epoch is several passes
-        # over the rows (the same batches in the same order), ~20 steps: as many as
-        # early stopping lets pass between two checks anyway, or for a fixed
-        # `epochs` the most that divide it. The user's limits count passes.
-        per_check = epochs_per_check(len(datamodule.train_dataloader()))
-        if early:
-            passes = per_check
-            trainer_rule = replace(rule, max_epochs=-(-rule.max_epochs // passes))
-        else:
-            passes = max(p for p in range(1, per_check + 1) if self.epochs % p == 0)
-            trainer_rule = replace(rule, epochs=self.epochs // passes)
-        datamodule.passes = passes
-        # No logger and no checkpoint directory: the trainer writes nothing. Its root
-        # folder still points at a temporary one, so nothing can land in the cwd.
-        with (
-            tempfile.TemporaryDirectory(prefix="autoencoder-fit-") as tmp,
-            quiet(not self.verbose),
-        ):
-            trainer = make_trainer(
-                trainer_rule,
-                logger=False,
-                accelerator=self.accelerator,
-                progress_bar=bool(self.verbose),
-                default_root_dir=tmp,
-                **({} if early else {"limit_val_batches": 0}),
-            )
-            trainer.fit(model, datamodule=datamodule)
-        stopper = next((cb for cb in trainer.callbacks if isinstance(cb, BestWeights)), None)  # type: ignore[attr-defined]
-        # epochs as passes over the rows, which is what the user's limits count
-        epochs = int(trainer.current_epoch) * passes
-        counted = SimpleNamespace(current_epoch=epochs, global_step=trainer.global_step)
-        if stopper is not None:
-            stopper.best_epoch *= passes
-            reason = stopper.reason(counted, rule)  # type: ignore[arg-type]
-        else:
-            reason = limit_reason(counted, rule)  # type: ignore[arg-type]
-        # Drop the trainer, which holds the data module and with it a copy of X.
-        model.trainer = None  # type: ignore[assignment]
-        return epochs, reason
+        end = train_on_rows(
+            model,
+            x,
+            RowsPlan(self.epochs, int(self.patience), float(self.validation_fraction),
+                     int(self.batch_size), seed),
+            accelerator=self.accelerator,
+            verbose=bool(self.verbose),
+        )  # fmt: skip
+        return end.epochs, end.reason
 
     # -------------------------------------------------------------- helpers
     def _check_params(self) -> tuple[int, ...] | None:
@@ -528,56 +478,6 @@ class AutoencoderTransformer(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-class _Passes:
-    """Several passes over a training loader as one trainer epoch.
-
-    Pass ``i`` of trainer epoch ``e`` is the wrapped loader's epoch
-    ``e * passes + i``: the same shuffles as one pass per epoch.
-    """
-
-    #: Lightning reads ``batch_sampler`` and ``sampler`` to find ``set_epoch``.
-    batch_sampler = None
-
-    def __init__(self, loader: TensorBatchLoader, passes: int) -> None:
-        self.loader = loader
-        self.passes = passes
-
-    @property
-    def sampler(self) -> _Passes:
-        return self
-
-    @property
-    def batch_size(self) -> int:  # read by group_for_trainer
-        return self.loader.batch_size
-
-    @property
-    def epoch(self) -> int:  # read by GroupedLoader
-        return self.loader.epoch // self.passes
-
-    def set_epoch(self, epoch: int) -> None:
-        self.loader.set_epoch(epoch * self.passes)
-
-    def __len__(self) -> int:
-        return len(self.loader) * self.passes
-
-    def __iter__(self) -> Iterator[Any]:
-        for _ in range(self.passes):
-            yield from self.loader  # each iteration moves the loader on by one epoch
-
-
-class _FitDataModule(ArrayDataModule):
-    """The estimators' data module: ``passes`` passes over the training rows per epoch."""
-
-    passes = 1
-
-    def train_dataloader(self) -> Any:
-        loader = super().train_dataloader()
-        if self.passes == 1:
-            return loader
-        plain = loader.loader if isinstance(loader, GroupedLoader) else loader
-        return group_for_trainer(_Passes(plain, self.passes), getattr(self, "trainer", None))
 
 
 def _needs_unit_range(cfg: Any) -> bool:

@@ -1,4 +1,6 @@
-"""``autoencoders explore``: one offline HTML page to play with a model's latent space.
+"""The latent-space explorer: one offline HTML page to play with a model's latent space.
+
+``autoencoders explore`` (:mod:`autoencoders.cli.explore`) writes it from a checkpoint.
 
 The page shows a 2-D map of test codes coloured by label (hover or click a point
 to see the input beside its reconstruction), one slider per latent unit (per
@@ -20,7 +22,6 @@ PyTorch's.
 
 from __future__ import annotations
 
-import argparse
 import base64
 from importlib import resources
 from pathlib import Path
@@ -145,10 +146,10 @@ def explorer_data(
     """Everything the page needs, as JSON-ready values (arrays as base64 float32 / uint8)."""
     import numpy as np
 
-    from autoencoders.assess import ModelCodec
+    from autoencoders.codecs import ModelCodec
     from autoencoders.errors import ConfigError, DataError
     from autoencoders.evaluation import project_2d
-    from autoencoders.evaluation._arrays import subsample_index
+    from autoencoders.evaluation.arrays import subsample_index
 
     if method not in MAP_METHODS:
         raise ConfigError(f"map method must be one of {', '.join(MAP_METHODS)}, got {method!r}")
@@ -156,7 +157,7 @@ def explorer_data(
         raise ConfigError(
             f"need at least 2 points and 1 slider, got {max_points} and {max_sliders}"
         )
-    shape = _image_shape(model)
+    shape = image_shape(model)
     if hasattr(x, "detach"):  # a tensor, possibly on an accelerator
         x = x.detach().cpu().numpy()
     if y is not None and hasattr(y, "detach"):
@@ -204,7 +205,8 @@ def explorer_data(
     }
 
 
-def _image_shape(model: AutoEncoder) -> tuple[int, ...]:
+def image_shape(model: AutoEncoder) -> tuple[int, ...]:
+    """The ``(C, H, W)`` of ``model``'s images; refuses a model that is not of images."""
     from autoencoders.errors import ConfigError
 
     shape = tuple(getattr(model.decoder, "output_shape", ()) or ())
@@ -325,72 +327,13 @@ def _tensor_b64(t: torch.Tensor) -> str:
     return _b64(t.detach().float().cpu().contiguous().numpy())
 
 
-# ------------------------------------------------------------------- the CLI
-HELP = "write an offline HTML page to explore a checkpoint's latent space"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``autoencoders explore``."""
-    from autoencoders.cli import _checkpoint_data_options
-
-    _checkpoint_data_options(parser)
-    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
-    parser.add_argument(
-        "--split", choices=("train", "val", "test"), default="test", help="the images mapped"
-    )
-    parser.add_argument("--map", choices=MAP_METHODS, default="pca", help="2-D map of the codes")
-    parser.add_argument(
-        "--max-points",
-        type=int,
-        default=MAX_POINTS,
-        help="most points on the map (a seeded subsample beyond that)",
-    )
-    parser.add_argument(
-        "--max-sliders",
-        type=int,
-        default=MAX_SLIDERS,
-        help="a code with more units gets this many sliders along its principal directions",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subsample and map")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists instead of refusing"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Runs ``autoencoders explore``; returns the exit code."""
-    from autoencoders.checkpoint import load
-    from autoencoders.cli import UsageError, _datamodule_for, _positive, _refuse_folder
-
-    _positive(args.max_sliders, "--max-sliders")
-    if args.max_points < 2:
-        raise UsageError(f"--max-points must be at least 2, got {args.max_points}")
-    if args.out.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"--out must end in .html, got {args.out.name}")
-    _refuse_folder(args.out)
-    if args.out.exists() and not args.overwrite:
-        raise UsageError(f"--out {args.out} exists; pass --overwrite to replace it or another name")
-    model = load(args.checkpoint)
-    _image_shape(model)  # refuse a model of signals before loading any data
-    dm = _datamodule_for(args, model)
-    x, y = dm.full_arrays(args.split)
-    # the legend names the classes as the data does (Fashion-MNIST's, a folder's sub-folders)
-    classes = dm.classes
-    path = write_explorer(
-        model,
-        x,
-        y,
-        args.out,
-        method=args.map,
-        max_points=args.max_points,
-        max_sliders=args.max_sliders,
-        seed=args.seed,
-        class_names=list(classes) if classes is not None else None,
-        overwrite=args.overwrite,
-    )
-    size = path.stat().st_size
-    print(f"wrote the explorer of {args.checkpoint} to {path} ({size / 1e6:.2f} MB)")
-    return 0
-
-
-__all__ = ["HELP", "add_arguments", "decoder_ops", "explorer_data", "run", "write_explorer"]
+__all__ = [
+    "MAP_METHODS",
+    "MAX_POINTS",
+    "MAX_SLIDERS",
+    "decoder_ops",
+    "explorer_data",
+    "explorer_html",
+    "image_shape",
+    "write_explorer",
+]

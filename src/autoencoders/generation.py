@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autoencoders.assess import ModelCodec, interpolate_codes
+from autoencoders.codecs import ModelCodec, interpolate_codes
 from autoencoders.images import image_rows, save_gif, save_grid_image, tile
 from autoencoders.module import AutoEncoder
 

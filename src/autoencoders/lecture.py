@@ -173,7 +173,7 @@ def build_logger(
     )
 
 
-def _train(
+def train_lecture_model(
     model: module.AutoEncoder,
     logger: TensorBoardLogger,
     datamodule: L.LightningDataModule,

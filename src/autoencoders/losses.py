@@ -4,12 +4,12 @@ Reductions follow the bake-off protocol: a per-sample quantity is *summed* over
 the sample's values and *averaged* over the batch, so numbers are "per image".
 
 A model's loss is its reconstruction error plus ``weight * term(step)`` for each
-:class:`LossTerm` its config lists (:meth:`~autoencoders.config.ModelConfig.loss_terms`).
+:class:`LossTerm` of its variant (:func:`autoencoders.models.parts.loss_terms`).
 Regularizers that need a bottleneck's internals (sparsity, KL, vector
 quantisation) are computed by the bottleneck and reach the loss through
 :class:`BottleneckLoss`; others, like :class:`ContractivePenalty`, look at the
 step's tensors directly. A new term is one class here (or anywhere) and one
-line in its config's ``loss_terms``.
+line in its variant's parts (``autoencoders.models.parts.PARTS``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-RECON_LOSSES = ("bce", "mse", "rmse")
+from autoencoders.choices import RECON_LOSSES
 
 
 def reconstruction_loss(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from autoencoders.config import ModelConfig, config_to_dict
 from autoencoders.errors import NonFiniteLoss
 from autoencoders.grouped_steps import EpochSums, GroupedSteps
 from autoencoders.images import image_rows, show_inline
-from autoencoders.losses import StepTensors, reconstruction_loss
+from autoencoders.losses import BottleneckLoss, LossTerm, StepTensors, reconstruction_loss
 from autoencoders.nn.bottlenecks import Bottleneck
 from autoencoders.nn.noise import corrupt
 
@@ -24,9 +25,9 @@ GRID_IMAGES = 8
 class AutoEncoder(GroupedSteps):
     """Encoder, bottleneck and decoder trained to reconstruct their input.
 
-    ``loss = recon + sum(weight * term)`` over the config's
-    :meth:`~autoencoders.config.ModelConfig.loss_terms` (the bottleneck's own
-    regularizer, a contractive penalty, ...). Denoising is not a separate class:
+    ``loss = recon + sum(weight * term)`` over its ``loss_terms`` (the
+    bottleneck's own regularizer, a contractive penalty, ...; see
+    :func:`autoencoders.models.parts.loss_terms`). Denoising is not a separate class:
     with ``noise_ratio > 0`` training corrupts the inputs and compares the
     reconstruction with the *clean* batch. Grouped optimizer steps (our speed)
     come from :class:`~autoencoders.grouped_steps.GroupedSteps`.
@@ -42,6 +43,8 @@ class AutoEncoder(GroupedSteps):
             this package expose logits (``decode_logits``); any other module is
             taken to output values in [0, 1].
         config: the configuration the three networks were built from.
+        loss_terms: the terms added to the reconstruction error (default: the
+            bottleneck's own loss only); ``build_model`` passes the variant's.
         prevent_tb_logging: show validation images inline (matplotlib, in a notebook)
             instead of sending them to TensorBoard.
         log_images: log the input/reconstruction grid once per validation epoch.
@@ -54,6 +57,7 @@ class AutoEncoder(GroupedSteps):
         decoder: nn.Module,
         config: ModelConfig,
         *,
+        loss_terms: Sequence[LossTerm] | None = None,
         prevent_tb_logging: bool = False,
         log_images: bool = True,
     ) -> None:
@@ -63,7 +67,8 @@ class AutoEncoder(GroupedSteps):
         self.decoder = decoder
         self.cfg = config
         # A term of weight 0 is not computed: the contractive one costs an extra backward pass.
-        self.loss_terms = [t for t in config.loss_terms() if t.weight != 0]
+        terms = [BottleneckLoss()] if loss_terms is None else loss_terms
+        self.loss_terms = [t for t in terms if t.weight != 0]
         # Where gradients are off (validation), terms through the input's gradient are left out.
         self._terms_without_grad = [t for t in self.loss_terms if not t.needs_input_grad]
         self._needs_input_grad = len(self._terms_without_grad) < len(self.loss_terms)
@@ -205,7 +210,7 @@ class AutoEncoder(GroupedSteps):
 
     def training_losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """One training batch's loss terms and diagnostics, taken right after its forward pass."""
-        out = self.compute_losses(_inputs(batch), noisy=True)
+        out = self.compute_losses(batch_inputs(batch), noisy=True)
         return {**self._metrics(out), "z": out["z"]}
 
     def after_steps(self, outs: list[dict[str, torch.Tensor]], step: int) -> None:
@@ -213,7 +218,7 @@ class AutoEncoder(GroupedSteps):
         # One host sync per call: a NaN in any step has reached the last step's loss.
         self._check_finite(outs[-1]["loss"], step)
         self._accumulate_codes(torch.cat([o["z"] for o in outs]))
-        self.train_sums.add([_scalars(o) for o in outs], [len(o["z"]) for o in outs])
+        self.train_sums.add([loss_scalars(o) for o in outs], [len(o["z"]) for o in outs])
         if self.logger_will_write():
             self._log_stage("train", outs[-1], on_step=True, on_epoch=False)
 
@@ -266,10 +271,10 @@ class AutoEncoder(GroupedSteps):
         self._evaluate(batch, batch_idx, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self.encode(_inputs(batch))
+        return self.encode(batch_inputs(batch))
 
     def _evaluate(self, batch: Any, batch_idx: int, stage: str) -> None:
-        x = _inputs(batch)
+        x = batch_inputs(batch)
         out = self.compute_losses(x, noisy=False)
         if self.cfg.noise_ratio > 0:
             # How well the model cleans corrupted inputs: the point of denoising.
@@ -282,7 +287,7 @@ class AutoEncoder(GroupedSteps):
         self, stage: str, out: dict[str, torch.Tensor], on_step: bool, on_epoch: bool = True
     ) -> None:
         """Logs a step's scalars (``out`` as :meth:`training_losses` returns it)."""
-        metrics = {f"{stage}/{k}": v for k, v in _scalars(out).items()}
+        metrics = {f"{stage}/{k}": v for k, v in loss_scalars(out).items()}
         loss = metrics.pop(f"{stage}/loss")
         kw = {
             "on_step": on_step,
@@ -332,10 +337,10 @@ class AutoEncoder(GroupedSteps):
         )
 
 
-def _scalars(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def loss_scalars(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in out.items() if k != "z"}
 
 
-def _inputs(batch: Any) -> torch.Tensor:
+def batch_inputs(batch: Any) -> torch.Tensor:
     """The input tensor of a batch that is either ``x`` or ``(x, y)``."""
     return batch[0] if isinstance(batch, (tuple, list)) else batch

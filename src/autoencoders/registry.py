@@ -74,6 +74,10 @@ DATASET_DESCRIPTIONS: dict[str, str] = {
     "mnist": "70,000 28x28 handwritten digits (LeCun et al.)",
     "fashion-mnist": "70,000 28x28 images of clothes in 10 classes (Zalando Research)",
     "kmnist": "70,000 28x28 cursive Japanese characters in 10 classes (Clanuwat et al.)",
+    "photo-patches": "20,000 16x16 colour patches of scikit-learn's two sample photos (offline), "
+    "split 18,000 / 2,000",
+    "photo-patches-grey": "the same patches in grey, the natural images of Ng's sparse "
+    "autoencoder notes",
 }
 
 

@@ -11,8 +11,9 @@ import torch
 from idx_helpers import write_idx_set
 from PIL import Image
 
-from autoencoders.data import ArrayDataModule, DataError, TensorBatchLoader, load_dataset, sources
-from autoencoders.data.sources import _as_samples
+from autoencoders.data import ArrayDataModule, DataError, TensorBatchLoader, load_dataset
+from autoencoders.data.sources import arrays as array_files
+from autoencoders.data.sources.arrays import as_samples
 from autoencoders.errors import ConfigError
 
 
@@ -113,12 +114,12 @@ def test_finite_floats_and_integers_load(tmp_path):
 def test_finite_check_is_quick_on_mnist_sized_arrays():
     x = np.zeros((70_000, 784), dtype=np.float32)
     start = time.perf_counter()
-    tensor, scale = _as_samples(x, Path("mnist.npy"), "auto")
+    tensor, scale = as_samples(x, Path("mnist.npy"), "auto")
     assert time.perf_counter() - start < 2.0, "the check must stay one vectorised pass"
     assert tensor.shape == (70_000, 784) and scale == 1.0
     x[69_999, 783] = np.nan
     with pytest.raises(DataError, match=r"mnist\.npy: 1 value .* sample 69999, position 783"):
-        _as_samples(x, Path("mnist.npy"), "auto")
+        as_samples(x, Path("mnist.npy"), "auto")
 
 
 # ------------------------------------------------------- corrupt image files
@@ -350,7 +351,7 @@ def test_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(sources, "open", denied, raising=False)
+    monkeypatch.setattr(array_files, "open", denied, raising=False)
     refused(tmp_path / "locked.npy", r"cannot open it \(.*Permission denied")
 
 

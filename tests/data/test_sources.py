@@ -68,7 +68,8 @@ def test_system_folder_is_trusted_but_its_counts_are_checked(tmp_path, monkeypat
 
 
 def test_datasets_registry_describes_and_loads():
-    assert set(DATASETS) == {"mnist", "fashion-mnist", "kmnist", "digits"}
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "kmnist", "digits", "photo-patches",
+                             "photo-patches-grey"}  # fmt: skip
     assert all(info.description for info in DATASETS.values())
     digits = DATASETS["digits"].load(None, False)
     assert isinstance(digits, ArrayDataset) and digits.is_image

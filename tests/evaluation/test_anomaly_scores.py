@@ -7,10 +7,10 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from autoencoders.assess import ModelCodec, PCACodec
+from autoencoders.anomaly import scores as an
+from autoencoders.codecs import ModelCodec, PCACodec
 from autoencoders.errors import ConfigError
 from autoencoders.estimator import AutoencoderTransformer
-from autoencoders.evaluation import anomaly as an
 from autoencoders.evaluation import roc_auc
 from autoencoders.models import build_model, make_config
 

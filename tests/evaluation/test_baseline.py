@@ -5,7 +5,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from autoencoders.evaluation import PCABaseline, reconstruction_metrics
+from autoencoders.codecs import PCACodec
+from autoencoders.evaluation import reconstruction_metrics
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def test_more_components_reconstruct_better(digits):
     train, test = digits[:1400], digits[1400:]
     sse, bce = [], []
     for k in (2, 8, 32):
-        pca = PCABaseline(k).fit(train)
+        pca = PCACodec(k).fit(train)
         m = reconstruction_metrics(test, pca.decode(pca.encode(test)))
         sse.append(m["sse_per_image"])
         bce.append(m["bce_per_image"])
@@ -26,7 +27,7 @@ def test_more_components_reconstruct_better(digits):
 
 
 def test_reconstruction_matches_sklearn_inverse_transform(digits):
-    pca = PCABaseline(10, random_state=0).fit(digits)
+    pca = PCACodec(10, random_state=0).fit(digits)
     z = pca.encode(digits)
     assert z.shape == (len(digits), 10)
     reference = PCA(n_components=10, random_state=0).fit(digits)
@@ -46,6 +47,6 @@ def test_unclipped_pca_leaves_the_unit_interval(digits):
 
 def test_components_are_capped_and_unfitted_use_raises(digits):
     with pytest.raises(RuntimeError, match="fit"):
-        PCABaseline(3).encode(digits)
-    pca = PCABaseline(100).fit(digits[:20])
+        PCACodec(3).encode(digits)
+    pca = PCACodec(100).fit(digits[:20])
     assert pca.encode(digits[:5]).shape == (5, 20)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from autoencoders.models import build_model, make_config
+from autoencoders.models.parts import loss_terms
 from autoencoders.nn.bottlenecks import VectorQuantizer
 from autoencoders.nn.decoders import ConvDecoder
 from autoencoders.nn.encoders import ConvEncoder
@@ -23,7 +24,7 @@ def test_conv_variant_refuses_unpadded_28x28_images():
 def test_contractive_variant_adds_the_jacobian_penalty():
     torch.manual_seed(0)
     cfg = make_config("contractive", input_shape=(1, 8, 8))
-    [term] = [t for t in cfg.loss_terms() if t.name == "contractive"]
+    [term] = [t for t in loss_terms(cfg) if t.name == "contractive"]
     assert term.weight == cfg.contractive_weight > 0
     model = build_model(cfg)
     out = model.compute_losses(torch.rand(16, 1, 8, 8), noisy=True)

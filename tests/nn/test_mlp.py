@@ -11,7 +11,7 @@ from autoencoders.nn import (
     MLPDecoder,
     MLPEncoder,
 )
-from autoencoders.nn.layers import shrinking_widths
+from autoencoders.shapes import shrinking_widths
 
 
 def test_widths_shrink_geometrically():

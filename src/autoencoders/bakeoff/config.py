@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoencoders.options import at_least, option
+from autoencoders.run_config import CHANNELS_MODES
 
 PCA = "pca"
 STAGES = ("train", "evaluate", "held-out", "one-class")
@@ -23,6 +24,13 @@ class BakeoffConfig:
 
     dataset: str = option("digits", "data set name or path")
     data_dir: str | None = option(None, "folder holding or receiving data files")
+    image_size: str | None = option(
+        None, "resize a folder's images to N (square) or HxW (shorter side, then the centre)"
+    )
+    channels_mode: str = option(
+        "auto", "channels of a folder's images: auto, rgb or grey", choices=CHANNELS_MODES
+    )
+    patch_size: int = option(16, "side of the photo-patches data sets' patches", range=(1, 427))
     models: tuple[str, ...] = option(
         ("simple", "deep", "denoising", "sparse"),
         "models to compare, or 'all'; PCA is always included",
@@ -64,6 +72,12 @@ class BakeoffConfig:
     max_eval_train: int = option(10_000, "most training images scored", range=at_least(1))
     embed_samples: int = option(2000, "points in each latent map", range=at_least(1))
     out: str = option("bakeoff", "output folder; an existing one is resumed")
+    workers: int = option(
+        1,
+        "processes that train and score models at once, each with an equal share of the "
+        "CPU threads (2 on a 2-core machine: small models use one core badly)",
+        range=at_least(1),
+    )
     verbose: bool = option(False, "a progress bar for every model's training")
     model_options: dict[str, Any] = field(default_factory=dict)
 

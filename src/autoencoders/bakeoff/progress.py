@@ -31,6 +31,17 @@ class Progress:
         self.done += 1
         self.spent += seconds
 
+    def report(self, label: str, stage: str, status: str, seconds: float) -> None:
+        """A stage another process ran has ended: one line saying so, with the time left."""
+        self.finish(seconds)
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        log.info(
+            "[%d/%d] %s: %s %s in %s (elapsed %s, about %s left)", self.done, self.total, label,
+            stage, "done" if status == "ok" else status, duration(seconds), duration(elapsed),
+            duration(left),
+        )  # fmt: skip
+
     def skip(self) -> None:
         self.total -= 1
 

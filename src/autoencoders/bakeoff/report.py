@@ -18,8 +18,8 @@ import jinja2
 import numpy as np
 
 from autoencoders import evaluation as ev
-from autoencoders.assess import IMAGE_ONLY, metrics_for_samples
 from autoencoders.bakeoff.config import PCA, BakeoffConfig
+from autoencoders.evaluation.suite import IMAGE_ONLY, metrics_for_samples
 from autoencoders.files import atomic_write
 
 
@@ -75,7 +75,7 @@ def columns_for(image: bool = True, labelled: bool = True) -> tuple[Column, ...]
     """The table's columns for data of this kind: :data:`COLUMNS` as they are for labelled images.
 
     Other data than images has no PSNR or SSIM and its errors are per sample (as
-    :func:`~autoencoders.assess.metrics_for_samples` names them); unlabelled data
+    :func:`~autoencoders.evaluation.suite.metrics_for_samples` names them); unlabelled data
     has none of the :data:`LABEL_KEYS` columns.
     """
     columns = []

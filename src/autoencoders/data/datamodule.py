@@ -58,6 +58,8 @@ class ArrayDataModule(L.LightningDataModule):
         header: whether a CSV's first row may be a header (see :func:`load_dataset`).
         scaler: a fitted scaler (or its :meth:`~MinMaxScaler.to_dict`) to apply
             instead of fitting one; ``scale`` is then ignored.
+        channels_mode, image_size, patch_size: how an image folder's images, or
+            the ``photo-patches`` data sets, are read (see :func:`load_dataset`).
 
     Raises:
         ConfigError: for an option out of its range (a batch size below 1, a
@@ -82,6 +84,9 @@ class ArrayDataModule(L.LightningDataModule):
         label_column: str | None = None,
         header: bool = True,
         scaler: MinMaxScaler | dict[str, Any] | None = None,
+        channels_mode: str = "auto",
+        image_size: str | tuple[int, int] | None = None,
+        patch_size: int = 16,
     ) -> None:
         super().__init__()
         _check_options(batch_size, eval_batch_size, train_size, val_size, pad_to, kind)
@@ -102,6 +107,11 @@ class ArrayDataModule(L.LightningDataModule):
         self.scale = scale
         self.label_column = label_column
         self.header = header
+        self.image_options = {
+            "channels_mode": channels_mode,
+            "image_size": image_size,
+            "patch_size": patch_size,
+        }
         self._given_scaler = isinstance(scaler, (MinMaxScaler, dict))
         self.scaler: MinMaxScaler | None = (
             MinMaxScaler.from_dict(scaler) if isinstance(scaler, dict) else scaler
@@ -129,6 +139,7 @@ class ArrayDataModule(L.LightningDataModule):
                     self.kind,
                     label_column=self.label_column,
                     header=self.header,
+                    **self.image_options,  # type: ignore[arg-type]
                 )
             self._data = self._padded(data)
         return self._data

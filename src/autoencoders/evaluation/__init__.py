@@ -2,16 +2,10 @@
 
 Every function here takes arrays (inputs, reconstructions, codes, scores, labels),
 never a model, so the PCA baseline and every autoencoder are scored by the same code.
+:mod:`.suite` runs them all on one codec (:mod:`autoencoders.codecs`); the
+anomaly scores are :mod:`autoencoders.anomaly`'s, their ROC analysis is :mod:`.roc`.
 """
 
-from autoencoders.evaluation.anomaly import (
-    held_out_class_auc,
-    latent_density_scores,
-    one_class_auc,
-    roc_auc,
-    roc_curve_points,
-)
-from autoencoders.evaluation.baseline import PCABaseline
 from autoencoders.evaluation.clustering import cluster_scores
 from autoencoders.evaluation.denoising import denoising_metrics
 from autoencoders.evaluation.embedding import embedding_figure, project_2d
@@ -29,12 +23,12 @@ from autoencoders.evaluation.reconstruction import (
     reconstruction_metrics,
     ssim_per_image,
 )
+from autoencoders.evaluation.roc import held_out_class_auc, one_class_auc, roc_auc, roc_curve_points
 
 # GIFs are written by the images module; the name stays here for the bake-off's figures.
 from autoencoders.images import save_gif
 
 __all__ = [
-    "PCABaseline",
     "cluster_scores",
     "denoising_metrics",
     "embedding_figure",
@@ -42,7 +36,6 @@ __all__ = [
     "held_out_class_auc",
     "image_grid",
     "interpolation_strip",
-    "latent_density_scores",
     "linear_probe",
     "one_class_auc",
     "per_sample_errors",

@@ -26,7 +26,7 @@ from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from autoencoders.evaluation._arrays import subsample_index
+from autoencoders.evaluation.arrays import subsample_index
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def density_clusters(
 def cluster_scores(
     z: np.ndarray,
     y: np.ndarray,
-    n_clusters: int = 10,
+    n_clusters: int | None = None,
     methods: Sequence[str] = METHODS,
     random_state: int = 0,
     max_samples: int = 5000,
@@ -109,7 +109,8 @@ def cluster_scores(
     Args:
         z: Codes, shape ``(N, D)``.
         y: True labels, shape ``(N,)``.
-        n_clusters: Number of clusters for k-means.
+        n_clusters: Number of clusters for k-means (default: the number of classes
+            in ``y``, at most one per code).
         methods: Any of ``"kmeans"``, ``"hdbscan"``.
         random_state: Seed of k-means, of the subsample and of UMAP.
         max_samples: Most codes given to HDBSCAN.
@@ -133,7 +134,8 @@ def cluster_scores(
         if method == "kmeans":
             idx = np.arange(len(z))
             zs = StandardScaler().fit_transform(z)
-            labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state)
+            k = n_clusters or len(np.unique(y[y >= 0])) or 1
+            labels = KMeans(n_clusters=min(k, len(z)), n_init=10, random_state=random_state)
             labels = labels.fit_predict(zs)
         else:
             idx = subsample_index(len(z), max_samples, random_state)

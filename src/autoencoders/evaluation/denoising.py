@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from autoencoders.evaluation._arrays import as_float, check_same_shape
+from autoencoders.evaluation.arrays import as_float, check_same_shape
 from autoencoders.evaluation.reconstruction import per_sample_errors
 
 

@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
 
-from autoencoders.evaluation._arrays import subsample_index
+from autoencoders.evaluation.arrays import subsample_index
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from autoencoders.evaluation._arrays import as_float, check_same_shape, flat
+from autoencoders.evaluation.arrays import as_float, check_same_shape, flat
 
 log = logging.getLogger(__name__)
 

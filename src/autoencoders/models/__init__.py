@@ -1,8 +1,9 @@
 """Models from configs: :func:`build_model` turns a config into a trainable module.
 
 The registry of variants, ``VARIANTS``, is plain data in :mod:`autoencoders.registry`
-(every variant is added there, and only there); it is re-exported here with
-``make_config`` and ``variant``.
+(every variant is named there, and only there); it is re-exported here with
+``make_config`` and ``variant``. A variant with parts of its own (a bottleneck,
+a loss term, a training module) lists them in ``PARTS`` (:mod:`.parts`).
 
 Example:
     >>> from autoencoders.models import VARIANTS, build_model, make_config
@@ -19,6 +20,7 @@ from typing import Any
 
 from autoencoders.config import ModelConfig, config_from_dict
 from autoencoders.models.architectures import ARCHITECTURES, build_backbone
+from autoencoders.models.parts import PARTS, Parts, loss_terms, parts_for
 from autoencoders.models.stacked import StackedAutoEncoder
 from autoencoders.module import AutoEncoder
 
@@ -36,14 +38,17 @@ def build_model(cfg: ModelConfig | Mapping[str, Any]) -> AutoEncoder:
     if isinstance(cfg, Mapping):
         name = str(cfg.get("model", "deep"))
         cfg = config_from_dict(dict(cfg), variant(name).config_cls)
-    bottleneck = cfg.make_bottleneck()
+    parts = parts_for(cfg)
+    bottleneck = parts.bottleneck(cfg)
     encoder, decoder = build_backbone(cfg, bottleneck.in_features)
-    return cfg.module_class()(encoder, bottleneck, decoder, cfg)
+    return parts.module(encoder, bottleneck, decoder, cfg, loss_terms=loss_terms(cfg))
 
 
 __all__ = [
     "ARCHITECTURES",
+    "PARTS",
     "VARIANTS",
+    "Parts",
     "StackedAutoEncoder",
     "Variant",
     "build_model",

@@ -41,16 +41,19 @@ def _mlp(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
 
 
 def _conv(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
+    # conv_channels(): a config never validated with its shape may still say "automatic"
+    channels = cfg.conv_channels()
     return (
-        ConvEncoder(cfg.input_shape, cfg.channels, h_dim),
-        ConvDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
+        ConvEncoder(cfg.input_shape, channels, h_dim),
+        ConvDecoder(cfg.latent_dim, channels, cfg.input_shape, cfg.output_activation),
     )
 
 
 def _conv1d(cfg: ModelConfig, h_dim: int) -> tuple[nn.Module, nn.Module]:
+    channels = cfg.conv_channels()
     return (
-        Conv1dEncoder(cfg.input_shape, cfg.channels, h_dim),
-        Conv1dDecoder(cfg.latent_dim, cfg.channels, cfg.input_shape, cfg.output_activation),
+        Conv1dEncoder(cfg.input_shape, channels, h_dim),
+        Conv1dDecoder(cfg.latent_dim, channels, cfg.input_shape, cfg.output_activation),
     )
 
 

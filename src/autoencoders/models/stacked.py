@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoencoders.losses import reconstruction_loss
-from autoencoders.module import AutoEncoder, _inputs, _scalars
+from autoencoders.module import AutoEncoder, batch_inputs, loss_scalars
 from autoencoders.nn.decoders import MLPDecoder
 from autoencoders.nn.encoders import MLPEncoder
 from autoencoders.nn.noise import corrupt
@@ -134,8 +134,8 @@ class StackedAutoEncoder(AutoEncoder):
         stage = self.stage_index(self.current_epoch)
         if stage >= self.num_blocks:
             return super().training_step(batch, batch_idx)
-        out = self.layer_losses(_inputs(batch), stage)
-        self.train_sums.add([_scalars(out)], [len(out["z"])])
+        out = self.layer_losses(batch_inputs(batch), stage)
+        self.train_sums.add([loss_scalars(out)], [len(out["z"])])
         if self.logger_will_write():
             self._log_stage("train", out, on_step=True, on_epoch=False)
         return out["loss"]

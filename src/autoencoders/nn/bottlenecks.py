@@ -18,9 +18,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from autoencoders.choices import SPARSE_LOSSES
 from autoencoders.losses import kl_bernoulli, kl_normal
-
-SPARSE_LOSSES = ("kld", "log", "l1")
 
 #: where to put sampled codes (None: the module's device)
 Device = torch.device | str | None

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from autoencoders.choices import OUTPUT_ACTIVATIONS
+
 # the encoders' helpers, named by their module: these layers mirror those
 from autoencoders.nn import layers
-
-OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
+from autoencoders.shapes import auto_conv_channels, check_halvable, shrinking_widths
 
 
 class Decoder(nn.Module):
@@ -80,7 +81,7 @@ class MLPDecoder(Decoder):
         super().__init__(output_activation)
         self.latent_dim = int(latent_dim)
         self.output_shape = layers.as_shape(output_shape, "output_shape")
-        widths = layers.shrinking_widths(
+        widths = shrinking_widths(
             layers.num_features(self.output_shape), self.latent_dim, num_layers
         )
         self.widths = widths[::-1]
@@ -110,8 +111,10 @@ class _StridedConvDecoder(Decoder):
                 f"{type(self).__name__} needs output_shape {layout}, got {self.output_shape}"
             )
         self.latent_dim = int(latent_dim)
+        if not channels and self.dims == 2:  # empty: the automatic net, as the encoder's
+            channels = auto_conv_channels(self.output_shape[1:])
         self.channels = [int(c) for c in channels]
-        layers.check_halvable(
+        check_halvable(
             self.output_shape[1:], len(self.channels), type(self).__name__, self.output_shape
         )
         factor = 2 ** len(self.channels)
@@ -142,7 +145,8 @@ class ConvDecoder(_StridedConvDecoder):
 
     Args:
         latent_dim: size of the code.
-        channels: the encoder's channels (used in reverse order).
+        channels: the encoder's channels (used in reverse order); empty: the
+            automatic ones, as :class:`~autoencoders.nn.encoders.ConvEncoder`'s.
         output_shape: ``(C, H, W)``; ``H`` and ``W`` divisible by ``2 ** len(channels)``.
         output_activation: ``"sigmoid"`` or ``"identity"``.
 

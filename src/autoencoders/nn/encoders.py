@@ -10,14 +10,13 @@ from torch import nn
 
 from autoencoders.nn.layers import (
     as_shape,
-    check_halvable,
     conv_block,
     mlp_stack,
     num_features,
     prefer_channels_last,
-    shrinking_widths,
     to_conv_layout,
 )
+from autoencoders.shapes import auto_conv_channels, check_halvable, shrinking_widths
 
 
 class LinearEncoder(nn.Module):
@@ -82,6 +81,8 @@ class _StridedConvEncoder(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} needs input_shape {layout}, got {self.input_shape}"
             )
+        if not channels and self.dims == 2:  # empty: the automatic net for this image size
+            channels = auto_conv_channels(self.input_shape[1:])
         self.channels = [int(c) for c in channels]
         self.latent_dim = int(latent_dim)
         check_halvable(
@@ -109,7 +110,9 @@ class ConvEncoder(_StridedConvEncoder):
 
     Args:
         input_shape: ``(C, H, W)`` of one image.
-        channels: output channels of the convolutions, one entry per layer.
+        channels: output channels of the convolutions, one entry per layer; empty:
+            :func:`autoencoders.shapes.auto_conv_channels` (stride-2 layers down to
+            about 4x4).
         latent_dim: size of the output vector.
 
     Raises:

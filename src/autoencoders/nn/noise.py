@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-NOISE_KINDS = ("salt_pepper", "gaussian", "masking")
+from autoencoders.choices import NOISE_KINDS
 
 
 def corrupt(

@@ -15,7 +15,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 #: the metric the stop decision watches (logged by ``AutoEncoder.validation_step``)
 MONITOR = "val/loss"
@@ -128,9 +128,10 @@ class BestWeights(EarlyStopping):
         super().load_state_dict(state_dict)
         self.best_epoch = int(state_dict.get("best_epoch", 0))
 
-    def reason(self, trainer: L.Trainer, rule: StopRule) -> str:
-        """Why training ended, in words."""
-        best = f"best validation loss {float(self.best_score):.4g} in epoch {self.best_epoch}"
+    def reason(self, trainer: L.Trainer, rule: StopRule, passes: int = 1) -> str:
+        """Why training ended, in words (``passes``: data passes per trainer epoch)."""
+        epoch = self.best_epoch * passes
+        best = f"best validation loss {float(self.best_score):.4g} in epoch {epoch}"
         at_limit = trainer.current_epoch >= rule.epoch_limit or (
             rule.max_steps is not None and trainer.global_step >= rule.max_steps
         )
@@ -152,3 +153,36 @@ def limit_reason(trainer: L.Trainer, rule: StopRule) -> str:
     if rule.early:
         return f"reached --max-epochs {rule.max_epochs}"
     return f"trained the fixed --epochs {rule.epochs}"
+
+
+class ValidateAtEnd(Callback):
+    """Makes the end of every run validate, whatever the validation cadence.
+
+    On a data set of a few batches ``fit`` validates only once per several epochs
+    (:func:`~autoencoders.training.stopping.epochs_per_check`), so a run shorter than that
+    would end with no validation loss, no TensorBoard scalars and no reconstruction
+    images. The last epoch therefore always validates, and so does the step that
+    uses up ``max_steps`` (inside an epoch, Lightning validates only when asked to stop).
+    Also counts the optimizer steps this run takes.
+    """
+
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+
+    def steps(self, trainer: L.Trainer) -> int:
+        """Optimizer steps since training started (0 if it never started: nothing left to do)."""
+        return 0 if self.start_step is None else trainer.global_step - self.start_step
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_step = trainer.global_step  # after a resumed run's counters are restored
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        if last and trainer.check_val_every_n_epoch is not None:
+            trainer.check_val_every_n_epoch = 1
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step and trainer.enable_validation:
+            if trainer.check_val_every_n_epoch is not None:
+                trainer.check_val_every_n_epoch = 1
+            trainer.should_stop = True  # the loop ends here anyway; this makes it validate first

@@ -14,17 +14,20 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from autoencoders.config import ModelConfig, TrainConfig, config_to_dict
+from autoencoders.checkpoint import checkpoint_in
+from autoencoders.config import ModelConfig, config_to_dict
+from autoencoders.data import DATASETS
+from autoencoders.data.run_data import make_datamodule
 from autoencoders.data.sources import ArrayDataset
 from autoencoders.errors import ConfigError, RunFolderError, UserError
 from autoencoders.files import write_json
 from autoencoders.images import image_rows, save_grid_image
+from autoencoders.models import build_model
 from autoencoders.module import AutoEncoder
-from autoencoders.stopping import StopRule
-from autoencoders.training import TrainResult, fit, set_threads
+from autoencoders.run_config import TrainConfig
+from autoencoders.training.stopping import StopRule
+from autoencoders.training.trainer import TrainResult, fit, set_threads
 
-#: data sets whose 28x28 images are padded to 32x32, as in the lecture
-PAD_TO_32 = ("mnist", "fashion-mnist", "kmnist")
 #: what a run leaves in its folder; `--overwrite` removes exactly these
 RUN_FILES = ("checkpoints", "tensorboard", "config.json", "run.json")
 
@@ -86,73 +89,17 @@ class RunResult:
         )
 
 
-def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None, model: str | None = None):
-    """The data module a run asks for (MNIST-family images padded to 32x32).
-
-    ``data``, when given, is ``run.dataset`` already loaded (for instance by an
-    earlier data module's :meth:`~autoencoders.data.ArrayDataModule.array_dataset`),
-    so jobs that train many models on one data set read its files once. ``model``
-    names the variant to be trained: the ``sequence`` model reads arrays as signals
-    unless ``run.data_kind`` says otherwise.
-    """
-    from autoencoders.data import ArrayDataModule
-
-    pad_to = 32 if run.dataset in PAD_TO_32 else None
-    return ArrayDataModule(
-        data if data is not None else run.dataset,
-        data_dir=run.data_dir,
-        batch_size=run.batch_size,
-        train_size=run.train_size,
-        exclude_class=run.exclude_class,
-        only_class=run.only_class,
-        pad_to=pad_to,
-        seed=run.seed,
-        kind=data_kind(run, model),
-        scale=run.scale,
-        label_column=run.label_column,
-        header=run.header,
-    )
-
-
-def data_kind(run: TrainConfig, model: str | None) -> str:
-    """How arrays are read: as the run says, or as the model implies."""
-    if run.data_kind != "auto":
-        return run.data_kind
-    return "signal" if model == "sequence" else "auto"
-
-
 def run_folder(run: TrainConfig, model: str) -> Path:
     """``<output>/<data set>/<model>``; a data file's folder name carries a hash of its path.
 
     Two files called ``train.csv`` in different folders thus get different run folders.
     """
-    from autoencoders.data import DATASETS
-
     if run.dataset in DATASETS:
         name = run.dataset
     else:
         path = Path(run.dataset).expanduser().resolve()
         name = f"{_slug(path.name)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     return Path(run.output) / name / model
-
-
-def checkpoint_in(path: str | Path) -> tuple[Path, Path]:
-    """(run folder, checkpoint) of ``--resume PATH``: a run folder or a ``.ckpt`` file.
-
-    Raises:
-        RunFolderError: if there is no checkpoint there.
-    """
-    path = Path(path)
-    if path.is_file():
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        return run_dir, path
-    ckpt = path / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        raise RunFolderError(
-            f"nothing to resume in {path}: no {ckpt.relative_to(path)} there; give a run "
-            "folder written by `autoencoders train`, or its .ckpt file"
-        )
-    return path, ckpt
 
 
 def claim_run_folder(directory: Path, *, overwrite: bool) -> None:
@@ -232,8 +179,6 @@ def train_run(
             starts, for settings, folders, data or checkpoints that cannot work.
         TrainingStopped: a signal or a non-finite loss stopped training.
     """
-    from autoencoders.models import build_model
-
     run.validate()
     model_cfg.validate(input_shape_known=False)
     check_accelerator(run.accelerator)
@@ -323,10 +268,15 @@ def _same_run(directory: Path, model_cfg: ModelConfig) -> bool:
         stored = json.loads(config.read_text())
     except (OSError, ValueError):
         return False
-    ours = config_to_dict(model_cfg)
-    return {k: v for k, v in stored.items() if k != "input_shape"} == {
-        k: v for k, v in ours.items() if k != "input_shape"
-    }
+    shape = stored.get("input_shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+        return False
+    # our config at the stored shape: what it resolves from the shape (conv depth) too
+    try:
+        ours = config_to_dict(dataclasses.replace(model_cfg, input_shape=tuple(shape)))
+    except (ConfigError, ValueError):  # a shape our config cannot take: another run
+        return False
+    return stored == ours
 
 
 @torch.no_grad()

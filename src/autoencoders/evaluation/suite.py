@@ -1,29 +1,28 @@
-"""Scoring a model: turn it into arrays, then hand the arrays to the evaluation suite.
+"""The whole evaluation of one codec (a model, or PCA) on one data set.
 
-Everything model-specific ends here. :class:`ModelCodec` and :class:`PCACodec`
-expose the same two verbs (``encode``, ``reconstruct``) over numpy arrays, so
-:func:`evaluate_codec` scores an autoencoder and the PCA baseline with exactly
-the same code.
+:func:`evaluate_codec` runs every array-level metric of this package on an
+:class:`EvalData` (reconstruction, linear probe, clustering, denoising) and
+returns one flat dict; the ``evaluate`` command and the bake-off both call it,
+for every autoencoder and for PCA alike.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from autoencoders import evaluation as ev
-from autoencoders.module import AutoEncoder
+from autoencoders.evaluation.clustering import cluster_scores
+from autoencoders.evaluation.denoising import denoising_metrics
+from autoencoders.evaluation.probe import linear_probe
+from autoencoders.evaluation.reconstruction import reconstruction_metrics
 from autoencoders.nn.noise import corrupt
 
-log = logging.getLogger(__name__)
-
-#: encoding batch size: large, since no gradients are kept
-EVAL_BATCH = 2048
+if TYPE_CHECKING:
+    from autoencoders.codecs import Codec
 
 
 @dataclass
@@ -66,75 +65,6 @@ class EvalData:
             x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
         x_val, y_val = (x_va.numpy(), y_va.numpy()) if len(x_va) else (None, None)
         return cls(x_tr.numpy(), y_tr.numpy(), x_te.numpy(), y_te.numpy(), x_val, y_val)
-
-
-class Codec(Protocol):
-    """Anything with ``encode`` and ``reconstruct`` over numpy arrays."""
-
-    def encode(self, x: np.ndarray) -> np.ndarray: ...
-
-    def reconstruct(self, x: np.ndarray) -> np.ndarray: ...
-
-
-class ModelCodec:
-    """An autoencoder seen as numpy in, numpy out (eval mode, no gradients, big batches)."""
-
-    def __init__(self, model: AutoEncoder, batch_size: int = EVAL_BATCH) -> None:
-        self.model = model.eval()
-        self.batch_size = batch_size
-
-    @torch.no_grad()
-    def _map(self, fn: Any, x: np.ndarray) -> np.ndarray:
-        device = self.model.device
-        parts = [
-            fn(torch.as_tensor(x[i : i + self.batch_size], device=device)).float().cpu().numpy()
-            for i in range(0, len(x), self.batch_size)
-        ]
-        return np.concatenate(parts)
-
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        return self._map(self.model.encode, x)
-
-    def reconstruct(self, x: np.ndarray) -> np.ndarray:
-        return self._map(self.model, x)
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        return self._map(self.model.decode, z)
-
-
-class PCACodec:
-    """The PCA baseline with the same verbs as :class:`ModelCodec`."""
-
-    def __init__(self, n_components: int, random_state: int = 0) -> None:
-        self.pca = ev.PCABaseline(n_components, random_state=random_state)
-        self.shape: tuple[int, ...] = ()
-
-    def fit(self, x: np.ndarray) -> PCACodec:
-        self.shape = x.shape[1:]
-        self.pca.fit(x.reshape(len(x), -1))
-        return self
-
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        return self.pca.encode(x.reshape(len(x), -1))
-
-    def reconstruct(self, x: np.ndarray) -> np.ndarray:
-        return self.pca.decode(self.encode(x)).reshape(len(x), *self.shape)
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        return self.pca.decode(z).reshape(len(z), *self.shape)
-
-    def sample(self, n: int, z_train: np.ndarray, seed: int = 0) -> np.ndarray:
-        """Decodes draws from a Gaussian fitted to training codes (PCA's "generator")."""
-        rng = np.random.default_rng(seed)
-        z = rng.multivariate_normal(z_train.mean(0), np.cov(z_train, rowvar=False), size=n)
-        return self.decode(z.astype(np.float32))
-
-
-def interpolate_codes(codec: Any, x_a: np.ndarray, x_b: np.ndarray, steps: int = 10) -> np.ndarray:
-    """Decodes ``steps`` evenly spaced points on the line between the codes of two inputs."""
-    z = codec.encode(np.stack([x_a, x_b]))
-    weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    return codec.decode(((1 - weights) * z[0] + weights * z[1]).astype(np.float32))
 
 
 #: what :func:`evaluate_codec` tells its ``progress`` callback at the start of each stage
@@ -180,7 +110,7 @@ def evaluate_codec(
     z_test = codec.encode(data.x_test)
     x_hat = codec.reconstruct(data.x_test)
     step("reconstruction metrics")
-    out: dict[str, Any] = dict(ev.reconstruction_metrics(data.x_test, x_hat))
+    out: dict[str, Any] = dict(reconstruction_metrics(data.x_test, x_hat))
     if data.labelled:
         out.update(_label_metrics(codec, data, z_test, n_labels, seed, cluster_methods, step))
     else:
@@ -192,7 +122,7 @@ def evaluate_codec(
     generator = torch.Generator().manual_seed(seed)
     x_clean = torch.as_tensor(data.x_test)
     noisy = corrupt(x_clean, "salt_pepper", noise_ratio, generator).numpy()
-    den = ev.denoising_metrics(data.x_test, noisy, codec.reconstruct(noisy))
+    den = denoising_metrics(data.x_test, noisy, codec.reconstruct(noisy))
     out["denoise_sse"] = den["recon_sse_per_image"]
     out["noisy_sse"] = den["noisy_sse_per_image"]
     out["latent_dim"] = int(z_test.shape[1])
@@ -212,14 +142,14 @@ def _label_metrics(
     out: dict[str, Any] = {}
     step(f"linear probe (encoding {len(data.x_train):,} training samples)")
     z_train = codec.encode(data.x_train)
-    probe = ev.linear_probe(
+    probe = linear_probe(
         z_train, data.y_train, z_test, data.y_test, n_labels=n_labels, random_state=seed
     )
     out["probe_accuracy"] = probe["accuracy"]
     out["probe_labels"] = probe["n_labels"]
     step(f"clustering ({', '.join(cluster_methods)})")
     z_val = codec.encode(data.x_val) if data.x_val is not None else None
-    clusters = ev.cluster_scores(
+    clusters = cluster_scores(
         z_test, data.y_test, methods=cluster_methods, random_state=seed, z_val=z_val
     )
     for method, scores in clusters.items():
@@ -247,13 +177,4 @@ def metrics_for_samples(metrics: dict[str, Any], image: bool) -> dict[str, Any]:
     }
 
 
-__all__ = [
-    "Codec",
-    "EvalData",
-    "ModelCodec",
-    "PCACodec",
-    "evaluate_codec",
-    "evaluation_stages",
-    "interpolate_codes",
-    "metrics_for_samples",
-]
+__all__ = ["IMAGE_ONLY", "EvalData", "evaluate_codec", "evaluation_stages", "metrics_for_samples"]

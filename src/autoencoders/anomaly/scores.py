@@ -1,125 +1,33 @@
-"""Anomaly detection: per-sample anomaly scores of a model, and ROC analysis of scores.
+"""Anomaly scores of a model: the registry, and how each score is fitted and applied.
 
 :data:`SCORES` is the registry of anomaly scores a fitted model (or the PCA
 baseline) offers. Each score is fitted once on normal data (``fit(codec,
 x_normal, x_holdout)``), then scores any number of batches (``score(codec, x)``;
 higher means more anomalous), so a data set can be scored in a stream. A
-*codec* is anything with ``encode`` and ``reconstruct`` over numpy arrays in
-the model's input shape (:class:`autoencoders.assess.ModelCodec`,
-:class:`autoencoders.assess.PCACodec`); the ``feature`` score also needs the
+*codec* (:mod:`autoencoders.codecs`) has ``encode`` and ``reconstruct`` over
+numpy arrays in the model's input shape; the ``feature`` score also needs the
 codec's ``model`` (an autoencoder), whose encoder it looks inside.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from autoencoders.errors import ConfigError
 from autoencoders.evaluation.reconstruction import per_sample_errors
 
+if TYPE_CHECKING:
+    from autoencoders.codecs import Codec
+
 log = logging.getLogger(__name__)
-
-
-def _check_binary(scores: np.ndarray, is_anomaly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    is_anomaly = np.asarray(is_anomaly).astype(bool).ravel()
-    if scores.shape != is_anomaly.shape:
-        raise ValueError(
-            f"shape mismatch: scores has shape {scores.shape}, is_anomaly has shape {is_anomaly.shape}"
-        )
-    if is_anomaly.all() or not is_anomaly.any():
-        raise ValueError("ROC analysis needs both normal and anomalous samples")
-    return scores, is_anomaly
-
-
-def roc_auc(scores: np.ndarray, is_anomaly: np.ndarray) -> float:
-    """Area under the ROC curve of anomaly scores (higher score = more anomalous).
-
-    The value is returned as computed: a score that ranks anomalies *lower* than
-    normal samples gives an AUC below 0.5, and it is not flipped or clipped.
-
-    Args:
-        scores: Anomaly score per sample, shape ``(N,)``.
-        is_anomaly: True for anomalous samples, shape ``(N,)``.
-
-    Returns:
-        AUC in [0, 1]; 0.5 is chance.
-
-    Raises:
-        ValueError: If shapes differ or only one of the two kinds is present.
-    """
-    scores, is_anomaly = _check_binary(scores, is_anomaly)
-    return float(roc_auc_score(is_anomaly, scores))
-
-
-def roc_curve_points(
-    scores: np.ndarray, is_anomaly: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """The ROC curve of anomaly scores and its area.
-
-    Args:
-        scores: Anomaly score per sample, shape ``(N,)``.
-        is_anomaly: True for anomalous samples, shape ``(N,)``.
-
-    Returns:
-        ``(fpr, tpr, auc)``: false and true positive rates at every threshold, and
-        the area under that curve (not clipped).
-
-    Raises:
-        ValueError: If shapes differ or only one of the two kinds is present.
-    """
-    scores, is_anomaly = _check_binary(scores, is_anomaly)
-    fpr, tpr, _ = roc_curve(is_anomaly, scores)
-    return fpr, tpr, float(roc_auc_score(is_anomaly, scores))
-
-
-def one_class_auc(scores_by_class: Mapping[int, np.ndarray], y_test: np.ndarray) -> dict[str, Any]:
-    """One-class anomaly detection, one model per class.
-
-    ``scores_by_class[c]`` holds the anomaly scores of *all* test samples from a
-    model trained only on class ``c``; for that model class ``c`` is normal and every
-    other class is anomalous.
-
-    Args:
-        scores_by_class: Class label to anomaly scores of the whole test set.
-        y_test: Test labels, shape ``(N,)``.
-
-    Returns:
-        Dict with ``per_class`` (class to AUC) and ``mean`` (unweighted mean AUC).
-
-    Raises:
-        ValueError: If the mapping is empty or a score array does not match ``y_test``.
-    """
-    if not scores_by_class:
-        raise ValueError("one_class_auc needs scores for at least one class")
-    y_test = np.asarray(y_test)
-    per_class = {c: roc_auc(s, y_test != c) for c, s in scores_by_class.items()}
-    return {"per_class": per_class, "mean": float(np.mean(list(per_class.values())))}
-
-
-def held_out_class_auc(scores: np.ndarray, y_test: np.ndarray, anomaly_class: int) -> float:
-    """AUC of a model trained without one class, that class being the anomaly.
-
-    Args:
-        scores: Anomaly score of every test sample, shape ``(N,)``.
-        y_test: Test labels, shape ``(N,)``.
-        anomaly_class: The class left out of training.
-
-    Returns:
-        The AUC (not clipped).
-
-    Raises:
-        ValueError: If shapes differ or the class is absent or alone in ``y_test``.
-    """
-    return roc_auc(scores, np.asarray(y_test) == anomaly_class)
 
 
 def latent_density_scores(
@@ -166,14 +74,6 @@ class CodeDensity:
 
 
 # --------------------------------------------------------------- score registry
-class Codec(Protocol):
-    """What a score needs of a model: numpy in, numpy out, in the model's input shape."""
-
-    def encode(self, x: np.ndarray) -> np.ndarray: ...
-
-    def reconstruct(self, x: np.ndarray) -> np.ndarray: ...
-
-
 class AnomalyScore:
     """One way of scoring samples as anomalous: fitted on normal data, then applied.
 
@@ -356,42 +256,6 @@ def _activations(encoder: Any, taps: list[Any], x: Any) -> list[Any]:
     return [x.flatten(1).float(), *(s.float() for s in seen), out.flatten(1).float()]
 
 
-def standardise_scores(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """``scores`` as z-scores of the ``reference`` scores (normal data), so members compare.
-
-    A constant reference leaves the scores centred but unscaled.
-    """
-    reference = np.asarray(reference, dtype=np.float64)
-    return (np.asarray(scores, dtype=np.float64) - reference.mean()) / (reference.std() or 1.0)
-
-
-def ensemble_scores(references: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> np.ndarray:
-    """The anomaly score of an ensemble: the mean of its members' standardised scores.
-
-    Models trained with different seeds score in different units (one reconstructs
-    a little better than another); each member's scores are standardised on its
-    own scores of normal data before averaging, so every member weighs the same.
-
-    Args:
-        references: per member, its scores of normal data (e.g. the training rows).
-        scores: per member, its scores of the samples to rate, all of one length.
-
-    Returns:
-        One score per sample, higher = more anomalous.
-
-    Raises:
-        ValueError: if the members are missing or the two lists differ in length.
-    """
-    if not scores or len(references) != len(scores):
-        raise ValueError(
-            f"ensemble_scores needs one reference per member, got {len(references)} "
-            f"references for {len(scores)} members"
-        )
-    return np.mean(
-        [standardise_scores(ref, s) for ref, s in zip(references, scores, strict=True)], axis=0
-    )
-
-
 #: anomaly score name -> factory of an unfitted score (keyword options allowed)
 SCORES: dict[str, Callable[..., AnomalyScore]] = {
     "recon-sse": lambda: ReconstructionScore("sse"),
@@ -402,14 +266,31 @@ SCORES: dict[str, Callable[..., AnomalyScore]] = {
 }
 
 
-def make_score(name: str, **options: Any) -> AnomalyScore:
-    """An unfitted anomaly score by registry name.
+def check_score_name(name: Any, label: str = "anomaly score") -> None:
+    """Refuses a name that is not a registered score, in one line naming ``label``.
 
     Raises:
         ConfigError: for an unknown name, listing the registered ones.
     """
-    if name not in SCORES:
-        raise ConfigError(f"unknown anomaly score {name!r}; choose one of: {', '.join(SCORES)}")
+    if not isinstance(name, str) or name not in SCORES:
+        raise ConfigError(f"unknown {label} {name!r}; choose one of: {', '.join(SCORES)}")
+
+
+def make_score(name: str, **options: Any) -> AnomalyScore:
+    """An unfitted anomaly score by registry name, with its own options.
+
+    Raises:
+        ConfigError: for an unknown name (listing the registered ones) or an option
+            the score does not take (listing the ones it does).
+    """
+    check_score_name(name)
+    accepted = inspect.signature(SCORES[name]).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        known = ", ".join(accepted) or "none"
+        raise ConfigError(
+            f"score_options {unknown} do not apply to score {name!r} (its options: {known})"
+        )
     return SCORES[name](**options)
 
 

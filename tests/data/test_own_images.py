@@ -53,12 +53,15 @@ def run_folder(out: Path) -> Path:
 # ------------------------------------------------------------- colour, any size
 @pytest.fixture(scope="module")
 def colour_run(tmp_path_factory) -> tuple[Path, Path]:
-    """A vae trained 1 epoch on mixed-size colour JPEGs with --image-size 16: (cwd, checkpoint)."""
+    """A conv net trained 1 epoch on mixed-size colour JPEGs with --image-size 64: (cwd, checkpoint).
+
+    The issue's own case: 64x64 colour, where the conv net's depth follows the size.
+    """
     cwd = tmp_path_factory.mktemp("colour")
     # 120 images: the evaluation's 10 k-means clusters need 10 test images or more
     colour_folder(cwd / "photos", n=60)
-    done = run_cli(*TRAIN, "--dataset", "photos", "--image-size", "16", "--model", "vae",
-                   "--latent-dim", "4", "--output", "runs", cwd=cwd)  # fmt: skip
+    done = run_cli(*TRAIN, "--dataset", "photos", "--image-size", "64", "--model", "conv",
+                   "--latent-dim", "8", "--output", "runs", cwd=cwd)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return cwd, next((cwd / "runs").rglob("last.ckpt"))
 
@@ -67,9 +70,10 @@ def test_mixed_size_colour_jpegs_train_as_colour_with_image_size(colour_run):
     cwd, _ = colour_run
     folder = run_folder(cwd / "runs")
     config = json.loads((folder / "config.json").read_text())
-    assert tuple(config["input_shape"]) == (3, 16, 16)
+    assert tuple(config["input_shape"]) == (3, 64, 64)
+    assert config["channels"] == [32, 64, 128, 256]  # four stride-2 stages: 64 down to 4
     run = json.loads((folder / "run.json").read_text())
-    assert run["image_size"] == "16x16" and run["channels_mode"] == "auto"
+    assert run["image_size"] == "64x64" and run["channels_mode"] == "auto"
     picture = np.asarray(Image.open(next(folder.rglob("reconstructions.png"))).convert("RGB"))
     assert (picture[..., 0] != picture[..., 1]).any()  # colour, not grey
 

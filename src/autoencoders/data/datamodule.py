@@ -18,8 +18,9 @@ from autoencoders.data.loader import (
     group_for_trainer,
 )
 from autoencoders.data.scaling import SCALES, MinMaxScaler, outside_unit_range
-from autoencoders.data.sources import KINDS, ArrayDataset, load_dataset
+from autoencoders.data.sources import ArrayDataset, load_dataset
 from autoencoders.errors import ConfigError
+from autoencoders.run_config import DATA_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -431,8 +432,8 @@ def _check_options(
         raise ConfigError(f"val_size must be 0 or more, got {val_size}")
     if pad_to is not None and pad_to < 1:
         raise ConfigError(f"pad_to must be at least 1 (or None for no padding), got {pad_to}")
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in DATA_KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
 
 
 class MNISTDataModule(ArrayDataModule):

@@ -6,14 +6,13 @@ the named data sets (IDX downloads, digits), ``arrays``, ``tables`` and
 which picks one of them.
 """
 
-from autoencoders.data.sources.dataset import KINDS, USER_DATA_HELP, ArrayDataset
+from autoencoders.data.sources.dataset import USER_DATA_HELP, ArrayDataset
 from autoencoders.data.sources.lookup import load_dataset
 from autoencoders.data.sources.named import DATASETS, IDX_SOURCES, cache_dir
 
 __all__ = [
     "DATASETS",
     "IDX_SOURCES",
-    "KINDS",
     "USER_DATA_HELP",
     "ArrayDataset",
     "cache_dir",

@@ -40,7 +40,7 @@ def as_samples(
     Args:
         array: the array as loaded.
         path: the file it came from.
-        kind: one of :data:`KINDS` (see :func:`load_dataset`).
+        kind: one of :data:`~autoencoders.run_config.DATA_KINDS` (see :func:`load_dataset`).
         key: its name inside an .npz, for messages.
 
     Raises:

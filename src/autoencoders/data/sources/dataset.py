@@ -22,8 +22,6 @@ USER_DATA_HELP = (
 )
 #: share of user data held out as a test set when it brings none
 TEST_FRACTION = 0.1
-#: values of ``kind`` that :func:`load_dataset` understands ("image" reads as "auto" does)
-KINDS = ("auto", "image", "signal")
 
 
 @dataclass(frozen=True)

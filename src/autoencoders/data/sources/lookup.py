@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autoencoders.data.errors import DataError
 from autoencoders.data.sources.arrays import load_array_file
-from autoencoders.data.sources.dataset import KINDS, USER_DATA_HELP, ArrayDataset, error_reason
+from autoencoders.data.sources.dataset import USER_DATA_HELP, ArrayDataset, error_reason
 from autoencoders.data.sources.images import is_image_file, load_image_folder
 from autoencoders.data.sources.named import (
     DATASETS,
@@ -23,7 +23,7 @@ from autoencoders.data.sources.named import (
 )
 from autoencoders.data.sources.tables import TABLE_SUFFIXES, load_table
 from autoencoders.errors import ConfigError
-from autoencoders.run_config import CHANNELS_MODES, parse_image_size
+from autoencoders.run_config import CHANNELS_MODES, DATA_KINDS, parse_image_size
 
 # one logger for the whole package, named as when it was one module
 log = logging.getLogger("autoencoders.data.sources")
@@ -107,10 +107,10 @@ def load_dataset(
     Raises:
         DataError: for an unknown name, missing or unreadable files, or malformed
             data (including NaN or infinite values); the message names the file.
-        ConfigError: for a ``kind`` not in :data:`KINDS`, or image options out of range.
+        ConfigError: for a ``kind`` not in :data:`~autoencoders.run_config.DATA_KINDS`, or image options out of range.
     """
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in DATA_KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
     if channels_mode not in CHANNELS_MODES:
         raise ConfigError(
             f"--channels-mode must be one of {', '.join(CHANNELS_MODES)}, got {channels_mode!r}"

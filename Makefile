@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint docs format clean
 
 install: $(VENV)/.installed
 
@@ -30,10 +30,15 @@ demo: install
 	@echo "open runs/demo/report.html in a browser"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 
-test: lint
+# The documentation site (mkdocs.yml) into site/; --strict: a broken link, a missing
+# page or a docstring mkdocstrings cannot read fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 format: install
@@ -41,4 +46,4 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs logs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs logs site .pytest_cache .ruff_cache

@@ -25,6 +25,15 @@ def digits_dm(digits_tensors) -> TensorDataModule:
     return TensorDataModule(*digits_tensors)
 
 
+@pytest.fixture(autouse=True)
+def _data_cache_of_the_session(tmp_path_factory, monkeypatch) -> None:
+    """Downloads and the image cache go to the session's temporary folder, never ~/.cache.
+
+    Set in the environment, so the CLI's subprocesses use it too.
+    """
+    monkeypatch.setenv("AUTOENCODERS_DATA", str(tmp_path_factory.getbasetemp() / "data-cache"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -5,8 +5,10 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 
 import numpy as np
@@ -15,7 +17,9 @@ from PIL import Image
 
 from _support import run_cli
 from autoencoders.bakeoff import PCA, Bakeoff, BakeoffConfig
+from autoencoders.bakeoff.parallel import task_chains
 from autoencoders.bakeoff.report import UNLABELLED_NOTE
+from autoencoders.checkpoint import load
 from autoencoders.cli import main
 from autoencoders.evaluation import roc_auc
 
@@ -321,3 +325,58 @@ def test_models_in_two_processes_give_the_one_process_results(tmp_path):
         "bakeoff", *args, "--workers", "2", "--out", str(tmp_path / "two"), cwd=tmp_path
     )
     assert again.returncode == 0 and "processes" not in again.stderr, again.stderr
+
+
+def test_ctrl_c_stops_every_worker_in_one_line_and_keeps_their_checkpoints(tmp_path):
+    out = tmp_path / "bo"
+    command = [sys.executable, "-m", "autoencoders", "bakeoff", "--dataset", "digits",
+               "--models", "deep", "simple", "--epochs", "500", "--latent-dim", "4",
+               "--no-one-class", "--batch-size", "64", "--workers", "2", "--out", str(out)]  # fmt: skip
+    # a terminal's Ctrl-C: SIGINT to the whole process group, parent and workers
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        # both models in training: each has saved a checkpoint
+        while len(list(out.glob("models/*/seed-*/checkpoints/last.ckpt"))) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "training never began"
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)  # it hung here with a Pool
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        "autoencoders bakeoff: stopped by SIGINT; run the same bakeoff command again to go on "
+        "from there"
+    )
+    # no worker outlives the bake-off (multiprocessing's resource tracker, also in the
+    # group, ends by itself once the workers' ends of its pipe are closed)
+    deadline = time.monotonic() + 10
+    with pytest.raises(ProcessLookupError):
+        while time.monotonic() < deadline:
+            os.killpg(process.pid, 0)
+            time.sleep(0.1)
+    for name in ("deep", "simple"):
+        run = out / "models" / name / f"seed-{SEED}"
+        # unfinished: no stage result, so the rerun goes on from the checkpoint
+        assert not (out / "stages" / name / f"seed-{SEED}" / "train.json").exists()
+        assert load(run / "checkpoints" / "last.ckpt") is not None
+
+
+def test_a_models_stages_that_train_their_own_models_are_tasks_of_their_own():
+    todo = [("conv", 1, stage) for stage in ("train", "evaluate", "held-out", "one-class")]
+    assert task_chains(todo) == {
+        ("conv", 1, "train"): ["train", "evaluate"],  # evaluate reads what train saved
+        ("conv", 1, "held-out"): ["held-out"],
+        ("conv", 1, "one-class"): ["one-class"],
+    }
+    # with training done already, evaluate is a task alone
+    assert task_chains([("conv", 1, "evaluate"), ("deep", 1, "train")]) == {
+        ("conv", 1, "evaluate"): ["evaluate"],
+        ("deep", 1, "train"): ["train"],
+    }

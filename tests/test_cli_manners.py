@@ -102,3 +102,23 @@ def test_a_model_in_eval_mode_returns_plain_tensors():
     # an input that asks for gradients, or training mode, keeps the graph
     assert model.encode(x.requires_grad_()).requires_grad
     assert model.train().encode(torch.rand(5, 1, 8, 8)).requires_grad
+
+
+def test_the_run_folder_train_printed_stands_for_its_checkpoint(tmp_path):
+    trained = run_cli("train", "--model", "simple", "--dataset", "digits", "--epochs", "1",
+                      "--threads", "1", "--output", str(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    run_dir = tmp_path / "digits" / "simple"
+    assert not (run_dir / "checkpoints" / "best.ckpt").exists()  # one epoch: last.ckpt only
+    done = run_cli("evaluate", str(run_dir), "--out", str(tmp_path / "m.json"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "m.json").is_file()
+    # a folder that holds no run is named in one line
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_cli("score", str(empty), "--out", str(tmp_path / "s.csv"), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"autoencoders score: error: no checkpoint at {empty}: give a run folder written by "
+        "`autoencoders train`, or one of its .ckpt files"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from _support import run_cli
 from autoencoders.checkpoint import load, read_checkpoint
 from autoencoders.errors import NonFiniteLoss, RunFolderError
 from autoencoders.models import build_model, make_config
+from autoencoders.training import checkpoints
 from autoencoders.training.checkpoints import AtomicCheckpointIO
 
 # deep model on digits, small batches: ~170 optimizer steps per epoch (a few seconds of
@@ -146,7 +149,9 @@ def test_a_loss_that_turns_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path
     dm = ArrayDataModule("digits", batch_size=64)
     dm.setup("fit")
     model = build_model(make_config("deep", input_shape=dm.sample_shape, latent_dim=4))
-    with pytest.raises(NonFiniteLoss) as caught:
+    clock = itertools.count(0.0, 1000.0)  # epochs far apart: each one's save is due
+    with pytest.raises(NonFiniteLoss) as caught, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoints, "time", SimpleNamespace(monotonic=lambda: next(clock)))
         fit(model, dm, 5, output_dir=tmp_path, logger=False, progress_bar=False,
             callbacks=[PoisonWeights()])  # fmt: skip
     message = str(caught.value)
@@ -185,6 +190,17 @@ def test_config_json_rebuilds_the_trained_model(tmp_path):
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == shapes
 
 
+def count_saves(mp: pytest.MonkeyPatch, saved: list[int]) -> None:
+    """Appends the step of every checkpoint written to ``saved`` (the file is still written)."""
+    real = AtomicCheckpointIO.save_checkpoint
+
+    def spy(self, checkpoint, path, storage_options=None):
+        saved.append(checkpoint["global_step"])
+        real(self, checkpoint, path, storage_options)
+
+    mp.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
+
+
 def test_checkpoints_every_n_steps_inside_an_epoch(tmp_path):
     from autoencoders.data.run_data import make_datamodule
     from autoencoders.run_config import TrainConfig
@@ -193,19 +209,33 @@ def test_checkpoints_every_n_steps_inside_an_epoch(tmp_path):
     run = TrainConfig(dataset="digits", epochs=1, batch_size=32, steps_per_call=1,
                       checkpoint_every=10, output=str(tmp_path))  # fmt: skip
     saved: list[int] = []
-    real = AtomicCheckpointIO.save_checkpoint
-
-    def spy(self, checkpoint, path, storage_options=None):
-        saved.append(checkpoint["global_step"])
-        real(self, checkpoint, path, storage_options)
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
+        count_saves(mp, saved)
         train_run(run, make_config("simple", latent_dim=4), progress_bar=False, tensorboard=False)
     steps = len(make_datamodule(run).train_dataloader())
     assert steps > 40
     # every 10 steps inside the epoch, then at its end
     assert saved == [*range(10, steps, 10), steps]
+
+
+def test_epochs_of_milliseconds_are_not_each_saved(tmp_path):
+    from autoencoders.data.run_data import make_datamodule
+    from autoencoders.run_config import TrainConfig
+    from autoencoders.training.job import train_run
+    from autoencoders.training.stopping import epochs_per_check
+
+    run = TrainConfig(dataset="digits", epochs=12, batch_size=256, output=str(tmp_path))
+    saved: list[int] = []
+    with pytest.MonkeyPatch.context() as mp:
+        count_saves(mp, saved)
+        # a clock that stands still: every epoch ends within the least gap between saves
+        mp.setattr(checkpoints, "time", SimpleNamespace(monotonic=lambda: 1000.0))
+        train_run(run, make_config("simple", latent_dim=4), progress_bar=False, tensorboard=False)
+    steps = len(make_datamodule(run).train_dataloader())
+    checks = list(range(epochs_per_check(steps), 13, epochs_per_check(steps)))
+    assert len(checks) > 2  # a save per check would be more than two
+    # the first check's save, then only the last epoch's
+    assert saved == [checks[0] * steps, 12 * steps]
 
 
 def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):

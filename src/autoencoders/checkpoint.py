@@ -33,7 +33,10 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: give the path of a .ckpt file")
+        raise CheckpointError(
+            f"no checkpoint at {path}: give a run folder written by `autoencoders train`, or "
+            "one of its .ckpt files"
+        )
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:

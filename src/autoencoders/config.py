@@ -102,7 +102,12 @@ class ModelConfig:
         "for 32x32, 4 for 64x64; conv1d: 32, 64, 128)",
         range=WIDTH,
     )
-    lr: float = option(1e-3, "Adam learning rate", range=above(0))
+    lr: float | str = option(
+        1e-3,
+        "Adam learning rate, or auto: Lightning's learning-rate finder chooses it before training",
+        range=above(0),
+        words=("auto",),
+    )
     weight_decay: float = option(0.0, "Adam weight decay", range=at_least(0))
     recon_loss: str = option(
         "bce", "reconstruction loss: bce (data in [0,1]), mse or rmse", choices=RECON_LOSSES

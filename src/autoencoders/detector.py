@@ -142,8 +142,9 @@ class AutoencoderOutlierDetector(_Thresholded, AutoencoderModelMixin):
             more abnormal); ``-score_samples``.
         threshold_: ``-offset_``: training rows scoring above it are outliers.
         labels_: PyOD's labels of the training rows, 1 for outliers and 0 for inliers.
-        n_features_in_, feature_names_in_, n_components_, latent_dim_, num_layers_,
-        input_shape_, data_min_, data_max_: as for ``AutoencoderTransformer``.
+        n_features_in_: as for ``AutoencoderTransformer``, and so are
+            ``feature_names_in_``, ``n_components_``, ``latent_dim_``, ``num_layers_``,
+            ``input_shape_``, ``data_min_`` and ``data_max_``.
     """
 
     def __init__(

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from autoencoders.config import ModelConfig, config_to_dict
-from autoencoders.errors import NonFiniteLoss
+from autoencoders.errors import ConfigError, NonFiniteLoss
 from autoencoders.grouped_steps import EpochSums, GroupedSteps
 from autoencoders.images import image_rows, show_inline
 from autoencoders.losses import BottleneckLoss, LossTerm, StepTensors, reconstruction_loss
@@ -203,6 +203,11 @@ class AutoEncoder(GroupedSteps):
         # makes a small model's whole training step ~40% faster than the default.
         params = [p for p in self.parameters() if p.requires_grad]
         lr, decay = self.cfg.lr, self.cfg.weight_decay
+        if isinstance(lr, str):  # "auto" is replaced by a rate before training starts
+            raise ConfigError(
+                f"lr={lr!r} is chosen by the learning-rate finder of `autoencoders train` and "
+                "autoencoders.training.job.train_run only; give this model a number"
+            )
         try:
             return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=True)
         except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
@@ -314,8 +319,15 @@ class AutoEncoder(GroupedSteps):
         for tag, grid in grids.items():
             if self.prevent_tb_logging:
                 show_inline(grid, f"{tag} at step {self.global_step}")
-            elif self.logger is not None and hasattr(self.logger.experiment, "add_image"):
-                self.logger.experiment.add_image(tag, grid.cpu(), self.global_step)
+                continue
+            # every logger that takes images: TensorBoard's writer, or one of ours
+            # (the MLflow logger of autoencoders.training.loggers) with its own add_image
+            for logger in self.loggers:
+                add = getattr(logger, "add_image", None) or getattr(
+                    logger.experiment, "add_image", None
+                )
+                if add is not None:
+                    add(tag, grid.cpu(), self.global_step)
 
     # ----------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ def option(
     range: Interval | tuple[float, float] | None = None,
     choices: Choices | None = None,
     flag: str | None = None,
+    words: tuple[str, ...] = (),
 ) -> Any:
     """A dataclass field with a help text for the command line and what it accepts.
 
@@ -104,6 +105,8 @@ def option(
             that cannot be imported here without a cycle).
         flag: what messages call the field, when not ``--<name>`` (or the bare name
             for fields the command line does not offer).
+        words: strings a number field also accepts (``"auto"``); annotate it
+            ``float | str``, and the number is checked against ``range`` as usual.
     """
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
@@ -114,6 +117,8 @@ def option(
         metadata["choices"] = choices
     if flag is not None:
         metadata["flag"] = flag
+    if words:
+        metadata["words"] = tuple(words)
     return field(default=default, metadata=metadata)
 
 
@@ -160,6 +165,8 @@ def _field_kinds(cls: type) -> dict[str, tuple[str, bool]]:
     kinds = {}
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
+        if f.metadata.get("words"):  # `float | str`: a number, or one of its words
+            hint = next(a for a in typing.get_args(hint) if a is not str)
         args = typing.get_args(hint)
         optional = type(None) in args
         if optional:
@@ -234,12 +241,15 @@ def _check_value(f: dataclasses.Field, kind: str, optional: bool, value: Any, la
     """
     if optional and value is None:
         return None
+    words = f.metadata.get("words", ())
+    if isinstance(value, str) and value in words:
+        return value
     interval = f.metadata.get("range")
     choices = option_choices(f)
     normal = _normalized(kind, value, interval, choices)
     if normal is not None:
         return normal
-    wanted = _requirement(kind, interval, choices)
+    wanted = _requirement(kind, interval, choices) + "".join(f" or {w}" for w in words)
     if kind in ("int", "ints") and _exceeds_int64(value):
         wanted += " (and within 64 bits)"
     if optional:

@@ -28,11 +28,15 @@ LIGHTNING_LOGGERS = (
 #: deprecation inside Lightning, and Lightning's advice to use worker processes for
 #: loaders that hold tensors in memory (workers would only slow them down)
 NOISE_WARNINGS = (".*LeafSpec.*", ".*does not have many workers.*")
+#: MLflow's and its database migrations' info lines ("Creating initial MLflow database
+#: tables...": children of the loggers MLflow sets up when imported, so the setting holds)
+#: and Optuna's line per trial, which the commands report in their own words
+LIBRARY_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration", "optuna")
 
 
 def hush() -> None:
     """Hushes Lightning's banners and the known notes for the rest of the process."""
-    for name in LIGHTNING_LOGGERS:
+    for name in (*LIGHTNING_LOGGERS, *LIBRARY_LOGGERS):
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
@@ -47,7 +51,7 @@ def quiet(on: bool = True) -> Iterator[None]:
     if not on:
         yield
         return
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    loggers = [logging.getLogger(name) for name in (*LIGHTNING_LOGGERS, *LIBRARY_LOGGERS)]
     levels = [lg.level for lg in loggers]
     try:
         with warnings.catch_warnings():  # restores the warning filters on the way out
@@ -58,4 +62,4 @@ def quiet(on: bool = True) -> Iterator[None]:
             lg.setLevel(level)
 
 
-__all__ = ["LIGHTNING_LOGGERS", "NOISE_WARNINGS", "hush", "quiet"]
+__all__ = ["LIBRARY_LOGGERS", "LIGHTNING_LOGGERS", "NOISE_WARNINGS", "hush", "quiet"]

@@ -20,6 +20,10 @@ DATA_KINDS = ("auto", "image", "signal")
 DATA_SCALES = ("auto", "minmax", "none")
 #: values of TrainConfig.channels_mode: how many channels an image folder is read with
 CHANNELS_MODES = ("auto", "rgb", "grey")
+#: values of TrainConfig.memory_map: when .npy data is read through a memory map
+MEMORY_MAP_MODES = ("auto", "always", "never")
+#: values of TrainConfig.logger: where metrics go (autoencoders.training.loggers builds them)
+LOGGERS = ("tensorboard", "csv", "mlflow")
 #: Lightning's precision names, with the short aliases it also takes
 PRECISIONS = (
     "64-true",
@@ -125,6 +129,18 @@ class TrainConfig:
         "side of the square patches of the photo-patches data sets (used by those only)",
         range=(1, 427),
     )
+    memory_map: str = option(
+        "auto",
+        "read uint8/float32 .npy data (and cached image folders) through a memory map, a batch "
+        "at a time, instead of loading it whole: auto (when it would take over a quarter of "
+        "the memory available), always or never",
+        choices=MEMORY_MAP_MODES,
+    )
+    cache_dir: str | None = option(
+        None,
+        "folder for image folders decoded once into a memory-mapped file (default: "
+        "$AUTOENCODERS_DATA/images, else ~/.cache/autoencoders/images; none: decode on every run)",
+    )
     checkpoint_every: int = option(
         0,
         "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)",
@@ -142,6 +158,16 @@ class TrainConfig:
     strategy: str = option(
         "auto", "Lightning strategy: auto, ddp, ddp_spawn, ...", choices=_strategies
     )
+    logger: tuple[str, ...] = option(
+        ("tensorboard",),
+        "where metrics and reconstruction images go, one or more of: tensorboard (in the run "
+        "folder), csv (the run folder's csv/metrics.csv), mlflow (see --mlflow-uri)",
+    )
+    mlflow_uri: str | None = option(
+        None,
+        "MLflow tracking store of --logger mlflow, e.g. sqlite:///mlflow.db (default: "
+        "sqlite:///<output>/mlflow.db, images in <output>/mlartifacts)",
+    )
 
     def validate(self, *, flags: bool = True) -> None:
         """Checks every setting before any work, normalising accepted values in place.
@@ -155,6 +181,13 @@ class TrainConfig:
         """
         check_fields(self, flags=flags)
         name = field_labeller(self, flags)
+        self.logger = tuple(self.logger)
+        unknown = [n for n in self.logger if n not in LOGGERS]
+        if unknown or not self.logger:
+            raise ConfigError(
+                f"{name('logger')} {','.join(unknown)}: unknown logger; give one or more of "
+                f"{', '.join(LOGGERS)}"
+            )
         if self.image_size is not None:
             self.image_size = "{}x{}".format(*parse_image_size(self.image_size, name("image_size")))
         if self.exclude_class is not None and self.exclude_class == self.only_class:

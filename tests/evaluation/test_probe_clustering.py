@@ -91,3 +91,14 @@ def test_clustering_rejects_unknown_method(blobs):
     z, y = blobs
     with pytest.raises(ValueError, match="spectral"):
         ev.cluster_scores(z, y, methods=("spectral",))
+
+
+def test_hdbscan_is_left_out_of_a_handful_of_codes_and_kmeans_still_scores():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(6, 3)), np.array([0, 0, 0, 1, 1, 1])
+    scores = ev.cluster_scores(z, y)
+    assert set(scores) == {"kmeans"}
+    assert scores["kmeans"]["n_samples"] == 6
+    # validation codes too few to choose a cluster size on: left out as well
+    big = rng.normal(size=(200, 3))
+    assert set(ev.cluster_scores(big, np.arange(200) % 2, z_val=z)) == {"kmeans"}

@@ -7,7 +7,15 @@ checkpoints in batches with a threshold:
   density, both combined, hidden-layer differences) and :func:`make_score`;
 * :mod:`.ensembles`: members' scores standardised on normal data and averaged;
 * :mod:`.checkpoints`: checkpoints as scoring members, samples read in batches,
-  the reference data and the default threshold (``autoencoders score``).
+  the reference data and the default threshold (``autoencoders score``);
+* :mod:`.maps`: per-pixel anomaly maps of images (``map-sse``, ``map-ssim``,
+  ``map-feature`` in :data:`SCORES`) and :class:`~.maps.AnomalyMapper`, the
+  map and image score as one torch module; :mod:`.base` the score interface;
+* :mod:`.metrics`: image AUROC, best F1, pixel AUROC and AUPRO; :mod:`.inspection`:
+  the labels, masks and F1 threshold of an MVTec-layout folder; :mod:`.map_pages`:
+  the ``--maps`` folder's pictures and page; :mod:`.export`: ONNX and TorchScript
+  files of a map score (``autoencoders export``); :mod:`.defects`: synthetic
+  defects with exact masks, for benchmarks and tests.
 
 The command (:mod:`autoencoders.cli.score`), the scikit-learn detectors
 (:mod:`autoencoders.detector`) and the bake-off all score through here; how

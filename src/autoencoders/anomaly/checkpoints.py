@@ -37,7 +37,7 @@ DEFAULT_QUANTILE = 0.99
 #: most reference rows a score is fitted on (a Gaussian mixture or PCA needs no more)
 MAX_REFERENCE = 10_000
 #: the scores that need no fitting: a model's reconstruction error alone
-UNFITTED_SCORES = ("recon-sse", "recon-bce")
+UNFITTED_SCORES = ("recon-sse", "recon-bce", "map-sse", "map-ssim")
 
 
 def needs_reference(
@@ -68,8 +68,13 @@ class Member:
     scaler: Any = None
 
     @classmethod
-    def load(cls, path: Path, score: str, batch_size: int = DEFAULT_BATCH) -> Member:
-        """The model of checkpoint ``path`` with anomaly score ``score`` (not yet fitted)."""
+    def load(
+        cls, path: Path, score: str, batch_size: int = DEFAULT_BATCH, **options: Any
+    ) -> Member:
+        """The model of checkpoint ``path`` with anomaly score ``score`` (not yet fitted).
+
+        ``options`` are the score's own (a map's ``sigma``, ``reduce``, ``top_k``).
+        """
         from autoencoders.checkpoint import load
         from autoencoders.codecs import ModelCodec
 
@@ -78,7 +83,7 @@ class Member:
         shape = tuple(config.get("input_shape") or getattr(model.decoder, "output_shape", ()))
         codec = ModelCodec(model, batch_size=batch_size)
         scaler = getattr(model, "data_scaler", None)
-        return cls(path, codec, config, shape, make_score(score), scaler=scaler)
+        return cls(path, codec, config, shape, make_score(score, **options), scaler=scaler)
 
     def fit(self, reference: Reference) -> None:
         """Fits the score on the reference data (if it is fitted) and scores its held-out rows."""

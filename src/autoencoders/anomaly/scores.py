@@ -11,16 +11,19 @@ codec's ``model`` (an autoencoder), whose encoder it looks inside.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from autoencoders.anomaly.base import AnomalyScore, is_activation
+from autoencoders.anomaly.maps import MapScore
 from autoencoders.errors import ConfigError
 from autoencoders.evaluation.reconstruction import per_sample_errors
 
@@ -74,27 +77,6 @@ class CodeDensity:
 
 
 # --------------------------------------------------------------- score registry
-class AnomalyScore:
-    """One way of scoring samples as anomalous: fitted on normal data, then applied.
-
-    ``fit`` sees normal training data (``x_normal``) and, where the caller has
-    it, further normal data the model did not train on (``x_holdout``), on which
-    normalising statistics are taken; ``score`` then maps any batch to one
-    score per sample, higher meaning more anomalous, independently per sample.
-    """
-
-    #: the registry name
-    name: ClassVar[str] = ""
-
-    def fit(
-        self, codec: Codec, x_normal: np.ndarray, x_holdout: np.ndarray | None = None
-    ) -> AnomalyScore:
-        return self
-
-    def score(self, codec: Codec, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
 class ReconstructionScore(AnomalyScore):
     """The reconstruction error, summed over features: squared (``sse``) or cross-entropy (``bce``)."""
 
@@ -222,7 +204,7 @@ def pathway_differences(codec: Codec, x: np.ndarray) -> np.ndarray:
             f"{type(codec).__name__} has none: choose another score"
         )
     batch_size = int(getattr(codec, "batch_size", 1024))
-    taps = [m for m in encoder.modules() if _is_activation(m)]
+    taps = [m for m in encoder.modules() if is_activation(m)]
     device = next(model.parameters()).device
     parts = []
     with torch.no_grad():
@@ -232,14 +214,6 @@ def pathway_differences(codec: Codec, x: np.ndarray) -> np.ndarray:
             b = _activations(encoder, taps, model(xb))
             parts.append(torch.cat([(u - v) for u, v in zip(a, b, strict=True)], 1).cpu().numpy())
     return np.concatenate(parts).astype(np.float64)
-
-
-def _is_activation(module: Any) -> bool:
-    import torch
-
-    kinds = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.GELU, torch.nn.SiLU,
-             torch.nn.Tanh, torch.nn.Sigmoid)  # fmt: skip
-    return isinstance(module, kinds)
 
 
 def _activations(encoder: Any, taps: list[Any], x: Any) -> list[Any]:
@@ -263,6 +237,10 @@ SCORES: dict[str, Callable[..., AnomalyScore]] = {
     "density": DensityScore,
     "combined": CombinedScore,
     "feature": FeatureScore,
+    # per-pixel maps of images, scored by their maximum or top-k mean (anomaly/maps.py)
+    "map-sse": functools.partial(MapScore, "sse"),
+    "map-ssim": functools.partial(MapScore, "ssim"),
+    "map-feature": functools.partial(MapScore, "feature"),
 }
 
 

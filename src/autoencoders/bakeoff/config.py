@@ -10,6 +10,8 @@ from autoencoders.run_config import CHANNELS_MODES
 
 PCA = "pca"
 STAGES = ("train", "evaluate", "held-out", "one-class")
+#: the stage each stage reads the result of; the others train models of their own
+BUILDS_ON = {"evaluate": "train"}
 
 
 @dataclass

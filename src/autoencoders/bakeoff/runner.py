@@ -46,7 +46,7 @@ from autoencoders.bakeoff import anomaly_stages
 from autoencoders.bakeoff.anomaly_stages import held_out, one_class
 from autoencoders.bakeoff.config import PCA, STAGES, BakeoffConfig
 from autoencoders.bakeoff.figures import explorer_page, model_figures
-from autoencoders.bakeoff.parallel import run_in_workers
+from autoencoders.bakeoff.parallel import GO_ON, Workers
 from autoencoders.bakeoff.progress import Progress
 from autoencoders.bakeoff.report import write_report
 from autoencoders.codecs import ModelCodec, PCACodec
@@ -131,13 +131,14 @@ class Bakeoff:
         return self._classes
 
     # ----------------------------------------------------------- stages
-    def stages_for(self, name: str) -> list[str]:
+    def stages_for(self, name: str, labelled: bool | None = None) -> list[str]:
+        """The stages of ``name``; ``labelled`` (default: read from the data) keeps those needing classes."""
         stages = list(STAGES)
         if not self.cfg.one_class:
             stages.remove("one-class")
         if name == PCA:
             stages.remove("train")
-        if not self.labelled:  # skipped, not failed: the report's note says why
+        if not (self.labelled if labelled is None else labelled):  # skipped, not failed
             stages = [s for s in stages if s not in LABEL_STAGES]
         return stages
 
@@ -183,33 +184,55 @@ class Bakeoff:
 
     def run(self) -> dict[str, Any]:
         """Runs every missing or outdated stage, then writes the report. Returns all results."""
-        todo = [
-            (name, seed, stage)
-            for seed in self.seeds
-            for name in self.names
-            for stage in self.stages_for(name)
-            if not self._finished(name, seed, stage)
-        ]
-        if not self.labelled:
-            log.info("%s has no labels: the %s stages are skipped", self.cfg.dataset,
-                     " and ".join(LABEL_STAGES))  # fmt: skip
-        progress = Progress(len(todo))
-        if self.cfg.workers > 1 and len({(name, seed) for name, seed, _ in todo}) > 1:
-            run_in_workers(self, todo, progress)
-        else:
-            failed: set[tuple[str, int]] = set()
-            for name, seed, stage in todo:
-                if (name, seed) in failed:
-                    progress.skip()
-                    continue
-                progress.begin(self._label(name, seed), stage)
-                result = self.run_stage(name, seed, stage)
-                if result["status"] != "ok":
-                    failed.add((name, seed))
-                progress.finish(result["seconds"])
+        workers = self._early_workers()
+        try:
+            todo = [
+                (name, seed, stage)
+                for seed in self.seeds
+                for name in self.names
+                for stage in self.stages_for(name)
+                if not self._finished(name, seed, stage)
+            ]
+            if not self.labelled:
+                log.info("%s has no labels: the %s stages are skipped", self.cfg.dataset,
+                         " and ".join(LABEL_STAGES))  # fmt: skip
+            progress = Progress(len(todo))
+            if workers is not None and todo:
+                workers.run(self, todo, progress)
+            else:
+                self._run_here(todo, progress)
+        finally:
+            if workers is not None:
+                workers.close()
         results = self.collect()
         write_report(self.cfg, results, self.out)
         return results
+
+    def _early_workers(self) -> Workers | None:
+        """With ``--workers N``, N processes, started before the data is read.
+
+        Only when several models have stages left; counted without the data, as
+        if it were labelled (a rerun with everything done starts none).
+        """
+        if self.cfg.workers <= 1:
+            return None
+        models = {(name, seed) for seed in self.seeds for name in self.names
+                  for stage in self.stages_for(name, labelled=True)
+                  if not self._finished(name, seed, stage)}  # fmt: skip
+        return Workers(min(self.cfg.workers, len(models))) if len(models) > 1 else None
+
+    def _run_here(self, todo: list[tuple[str, int, str]], progress: Progress) -> None:
+        """Runs the stages ``todo`` one after another in this process."""
+        failed: set[tuple[str, int]] = set()
+        for name, seed, stage in todo:
+            if (name, seed) in failed:
+                progress.skip()
+                continue
+            progress.begin(self._label(name, seed), stage)
+            result = self.run_stage(name, seed, stage)
+            if result["status"] != "ok":
+                failed.add((name, seed))
+            progress.finish(result["seconds"])
 
     def run_stage(self, name: str, seed: int, stage: str) -> dict[str, Any]:
         """Runs one stage and saves its result (with its settings) as JSON; returns it.
@@ -226,7 +249,7 @@ class Bakeoff:
                 # stage stays unwritten and a rerun resumes it from its checkpoint
                 where = str(err).split("; to continue:")[0]
                 raise TrainingStopped(
-                    f"{where}; run the same bakeoff command again to go on from there",
+                    f"{where}; {GO_ON}",
                     err.exit_code,
                 ) from None
             result = self._failure(name, seed, stage, err)

@@ -16,7 +16,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from autoencoders.cli import bakeoff, embed, evaluate, explore, generate, listings, score, train
+from autoencoders.cli import (
+    bakeoff,
+    embed,
+    evaluate,
+    explore,
+    export,
+    generate,
+    listings,
+    score,
+    train,
+    tune,
+)
 from autoencoders.cli.parsing import (
     CommandParser,
     list_flags,
@@ -53,6 +64,8 @@ COMMANDS: dict[str, Command] = {
     "generate": Command(generate.HELP, generate.add_arguments, generate.run),
     "explore": Command(explore.HELP, explore.add_arguments, explore.run),
     "score": Command(score.HELP, score.add_arguments, score.run),
+    "export": Command(export.HELP, export.add_arguments, export.run),
+    "tune": Command(tune.HELP, tune.add_arguments, tune.run),
 }
 
 

@@ -25,13 +25,29 @@ SPLITS = ("all", "train", "val", "test")
 
 
 # ----------------------------------------------------------------- options
+#: how a checkpoint argument is described in every command's help
+CHECKPOINT_HELP = "a run folder written by `autoencoders train`, or one of its .ckpt files"
+
+
+def checkpoint_file(text: str) -> Path:
+    """A checkpoint argument as a file: a run folder stands for its best (else last) checkpoint.
+
+    People give the folder that ``train`` printed; anything else is left as given,
+    for the loader to name what is wrong with it.
+    """
+    path = Path(text)
+    if path.is_dir():
+        for name in ("best.ckpt", "last.ckpt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+    return path
+
+
 def add_checkpoint_data_options(
     parser: argparse.ArgumentParser, split: str | None = None, split_help: str = ""
 ) -> None:
     """The checkpoint and the data options of a command that reads data for a model."""
-    parser.add_argument(
-        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
-    )
+    parser.add_argument("checkpoint", type=checkpoint_file, help=CHECKPOINT_HELP)
     add_data_options(parser)
     if split is not None:
         parser.add_argument("--split", choices=SPLITS, default=split, help=split_help)

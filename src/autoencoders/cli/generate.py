@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from autoencoders.cli.common import (
+    CHECKPOINT_HELP,
     add_out_options,
     at_least,
     check_out,
+    checkpoint_file,
     datamodule_for,
     refuse_existing,
     write_csv_columns,
@@ -26,9 +28,7 @@ HELP = "write samples (and optionally an interpolation) of a checkpoint"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "checkpoint", type=Path, help="a .ckpt file written by `autoencoders train`"
-    )
+    parser.add_argument("checkpoint", type=checkpoint_file, help=CHECKPOINT_HELP)
     parser.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
     add_out_options(
         parser,

@@ -202,6 +202,8 @@ def _resumed_options(values: dict[str, Any], model: str) -> tuple[TrainConfig, M
     differ = [("model", stored_model, model)] if model != stored_model else []
     own = cli_fields(variant(stored_model).config_cls) if stored_model in VARIANTS else set()
     for key in sorted(own & set(config) & set(values)):
+        if key == "lr" and values[key] == "auto" and stored_run.get("lr_found") == config[key]:
+            continue  # the repeated command's `--lr auto`: the run keeps the rate it found
         if _plain(values[key]) != _plain(config[key]):
             differ.append((key, config[key], values[key]))
     for key in RUN_IDENTITY:

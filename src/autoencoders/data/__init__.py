@@ -1,4 +1,4 @@
-"""Data: IDX files, named data sets, the user's own files, and tensor-resident data modules.
+"""Data: IDX files, named data sets, the user's own files, and data modules over resident or memory-mapped samples.
 
 Example:
     >>> from autoencoders.data import ArrayDataModule
@@ -9,16 +9,16 @@ Example:
     ((64, 1, 8, 8), True)
 """
 
-from autoencoders.data.datamodule import (
-    ArrayDataModule,
+from autoencoders.data.datamodule import ArrayDataModule
+from autoencoders.data.download import fetch, file_checksum
+from autoencoders.data.errors import DataError
+from autoencoders.data.idx import read_idx, read_idx_pair
+from autoencoders.data.lecture_modules import (
     DigitsDataModule,
     FashionMNISTDataModule,
     KMNISTDataModule,
     MNISTDataModule,
 )
-from autoencoders.data.download import fetch, file_checksum
-from autoencoders.data.errors import DataError
-from autoencoders.data.idx import read_idx, read_idx_pair
 from autoencoders.data.loader import TensorBatchLoader, TensorImageDataset
 from autoencoders.data.sources import (
     DATASETS,

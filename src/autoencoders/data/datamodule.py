@@ -1,8 +1,9 @@
-"""LightningDataModules over data held in memory as one tensor."""
+"""LightningDataModules over a data set held in memory, or memory-mapped and read a batch at a time."""
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from autoencoders.data.loader import (
     TensorImageDataset,
     group_for_trainer,
 )
+from autoencoders.data.mapped import MappedRows, fits_in_memory, is_mapped, row_chunks
 from autoencoders.data.scaling import SCALES, MinMaxScaler, outside_unit_range
 from autoencoders.data.sources import ArrayDataset, load_dataset
 from autoencoders.errors import ConfigError
@@ -59,8 +61,14 @@ class ArrayDataModule(L.LightningDataModule):
         header: whether a CSV's first row may be a header (see :func:`load_dataset`).
         scaler: a fitted scaler (or its :meth:`~MinMaxScaler.to_dict`) to apply
             instead of fitting one; ``scale`` is then ignored.
-        channels_mode, image_size, patch_size: how an image folder's images, or
-            the ``photo-patches`` data sets, are read (see :func:`load_dataset`).
+        channels_mode: the channels of an image folder's images (see :func:`load_dataset`).
+        image_size: the size an image folder's images are brought to (see
+            :func:`load_dataset`).
+        patch_size: the side of the ``photo-patches`` data sets' patches.
+        memory_map: ``"auto"``, ``"always"`` or ``"never"``: when an ``.npy`` (or
+            a cached image folder) is read through a memory map, batch by batch
+            (see :func:`load_dataset`); the splits are then indices into the map.
+        cache_dir: where image folders are decoded to once (see :func:`load_dataset`).
 
     Raises:
         ConfigError: for an option out of its range (a batch size below 1, a
@@ -88,6 +96,8 @@ class ArrayDataModule(L.LightningDataModule):
         channels_mode: str = "auto",
         image_size: str | tuple[int, int] | None = None,
         patch_size: int = 16,
+        memory_map: str = "auto",
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         _check_options(batch_size, eval_batch_size, train_size, val_size, pad_to, kind)
@@ -112,6 +122,8 @@ class ArrayDataModule(L.LightningDataModule):
             "channels_mode": channels_mode,
             "image_size": image_size,
             "patch_size": patch_size,
+            "memory_map": memory_map,
+            "cache_dir": cache_dir,
         }
         self._given_scaler = isinstance(scaler, (MinMaxScaler, dict))
         self.scaler: MinMaxScaler | None = (
@@ -161,9 +173,9 @@ class ArrayDataModule(L.LightningDataModule):
         pad = (left, self.pad_to - w - left, top, self.pad_to - h - top)
         return ArrayDataset(
             data.name,
-            F.pad(data.train_x, pad),
+            _pad(data.train_x, pad),
             data.train_y,
-            F.pad(data.test_x, pad),
+            _pad(data.test_x, pad),
             data.test_y,
             data.scale,
             data.classes,
@@ -204,19 +216,28 @@ class ArrayDataModule(L.LightningDataModule):
         x, y, x_test, scale = data.train_x, data.train_y, data.test_x, data.scale
         if not self._given_scaler:
             self.scaler = self._fit_scaler(data, x[train_idx])
+        # a map's batches are scaled as they are read; resident data once, here
+        per_batch = self.scaler if is_mapped(x) else None
         if self.scaler is not None:
             log.debug("%s: %s", data.name, self.scaler.describe())
+        if self.scaler is not None and per_batch is None:
             x, x_test = self._scaled(x, scale), self._scaled(x_test, scale)
             scale = 1.0
         rows, test_rows = data.row_numbers()
         self._splits = {
-            "train": TensorImageDataset(x[train_idx], None if y is None else y[train_idx], scale),
-            "val": TensorImageDataset(x[val_idx], None if y is None else y[val_idx], scale),
-            "test": TensorImageDataset(x_test, data.test_y, scale),
+            "train": TensorImageDataset(
+                x[train_idx], None if y is None else y[train_idx], scale, per_batch
+            ),
+            "val": TensorImageDataset(
+                x[val_idx], None if y is None else y[val_idx], scale, per_batch
+            ),
+            "test": TensorImageDataset(x_test, data.test_y, scale, per_batch),
         }
         self._rows = {"train": rows[train_idx], "val": rows[val_idx], "test": test_rows}
 
-    def _fit_scaler(self, data: ArrayDataset, x_train: torch.Tensor) -> MinMaxScaler | None:
+    def _fit_scaler(
+        self, data: ArrayDataset, x_train: torch.Tensor | MappedRows
+    ) -> MinMaxScaler | None:
         """The scaler ``scale`` asks for, fitted on the training rows (None: no scaling)."""
         if self.scale == "none" or not len(x_train):
             return None
@@ -226,9 +247,10 @@ class ArrayDataModule(L.LightningDataModule):
             return None
         # per feature for feature vectors; one range for images and signals, whose
         # values share one unit
-        return MinMaxScaler.fit(
-            x_train.float() / data.scale, per_feature=len(data.sample_shape) == 1
-        )
+        per_feature = len(data.sample_shape) == 1
+        if is_mapped(x_train):
+            return MinMaxScaler.fit_chunks(row_chunks(x_train), per_feature, data.scale)
+        return MinMaxScaler.fit(x_train.float() / data.scale, per_feature=per_feature)
 
     def _scaled(self, x: torch.Tensor, scale: float) -> torch.Tensor:
         assert self.scaler is not None
@@ -321,6 +343,7 @@ class ArrayDataModule(L.LightningDataModule):
         ``"all"`` is every sample of the data set (class filters and ``train_size``
         aside) in the order of its rows, so outputs join back to the input file.
         """
+        self._check_whole_split_fits(split)
         if split != "all":
             ds = self._split(split)
             x, y = ds[torch.arange(len(ds))]
@@ -329,16 +352,43 @@ class ArrayDataModule(L.LightningDataModule):
         data = self._load()
         train_rows, test_rows = data.row_numbers()
         train = self._splits["train"]
-        whole = TensorImageDataset(
-            torch.cat([self._stored(data.train_x, data), self._stored(data.test_x, data)]),
+        labels = (
             None
             if data.train_y is None or data.test_y is None
-            else torch.cat([data.train_y, data.test_y]),
-            train.scale,
+            else torch.cat([data.train_y, data.test_y])
         )
+        if is_mapped(data.train_x):
+            both = data.train_x.joined(data.test_x)  # type: ignore[union-attr]
+            whole = TensorImageDataset(both, labels, train.scale, train.scaler)
+        else:
+            stored = [self._stored(data.train_x, data), self._stored(data.test_x, data)]
+            whole = TensorImageDataset(torch.cat(stored), labels, train.scale)
         order = torch.argsort(torch.cat([train_rows, test_rows]))
         x, y = whole[order]
         return x, y, torch.cat([train_rows, test_rows])[order]  # type: ignore[return-value]
+
+    def _check_whole_split_fits(self, split: str) -> None:
+        """Says so before a memory-mapped split is read whole as float32 (a copy in memory).
+
+        Raises:
+            DataError: where that copy could not fit in the memory available.
+        """
+        data = self._load()
+        if not is_mapped(data.train_x):
+            return
+        n = len(data.train_x) + len(data.test_x) if split == "all" else len(self._split(split))
+        nbytes = n * math.prod(data.sample_shape) * 4
+        if not fits_in_memory(nbytes, share=1.0):
+            raise DataError(
+                f"{data.name}: this reads all {n:,} samples of the {split!r} split at once, "
+                f"{nbytes / 2**30:.1f} GiB as float32, more than the memory available; "
+                "choose a smaller split (--split test) or a subset of the data"
+            )
+        if not fits_in_memory(nbytes):
+            log.warning(
+                "%s: reading all %d samples of the memory-mapped %r split into memory (%.1f GiB)",
+                data.name, n, split, nbytes / 2**30,
+            )  # fmt: skip
 
     def _stored(self, x: torch.Tensor, data: ArrayDataset) -> torch.Tensor:
         """``x`` as the splits store it: scaled where there is a scaler."""
@@ -358,8 +408,14 @@ class ArrayDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> TensorBatchLoader:
         rank, world = self._rank()
+        dataset = self._split(split)
+        # pinned batches let Lightning's non-blocking copy to a CUDA device overlap the step
+        root = getattr(
+            getattr(getattr(self, "trainer", None), "strategy", None), "root_device", None
+        )
+        dataset.pin_memory = getattr(root, "type", None) == "cuda"
         return TensorBatchLoader(
-            self._split(split), batch_size, shuffle, self.seed, rank=rank, world_size=world
+            dataset, batch_size, shuffle, self.seed, rank=rank, world_size=world
         )
 
     def train_dataloader(self) -> TensorBatchLoader | GroupedLoader:
@@ -387,7 +443,7 @@ class ArrayDataModule(L.LightningDataModule):
         ):
             return
         train = self._split("train")
-        span = outside_unit_range(train.x, train.scale)
+        span = None if train.scaler is not None else outside_unit_range(train.x, train.scale)
         if span is not None:
             raise DataError(
                 f"{self.name}: values span [{span[0]:.4g}, {span[1]:.4g}], but model "
@@ -403,6 +459,11 @@ class ArrayDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatchLoader:
         return self.test_dataloader()
+
+
+def _pad(x: torch.Tensor | MappedRows, pad: tuple[int, int, int, int]) -> Any:
+    """Images zero-padded by ``pad``: at once where resident, per batch where mapped."""
+    return x.padded(pad) if isinstance(x, MappedRows) else F.pad(x, pad)
 
 
 def _check_options(
@@ -434,61 +495,3 @@ def _check_options(
         raise ConfigError(f"pad_to must be at least 1 (or None for no padding), got {pad_to}")
     if kind not in DATA_KINDS:
         raise ConfigError(f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
-
-
-class MNISTDataModule(ArrayDataModule):
-    """MNIST padded to 32x32, split 55,000 / 5,000 / 10,000 (the lecture's data module).
-
-    ``MNISTDataModule(data_dir, batch_size, train_size)``; the splits are
-    ``.mnist_train``, ``.mnist_val`` and ``.mnist_test``, whose items are
-    ``(image, label)`` with images of shape ``(1, 32, 32)`` in [0, 1].
-    """
-
-    dataset_name = "mnist"
-
-    def __init__(
-        self,
-        data_dir: str | Path = "./dataset/",
-        batch_size: int = 32,
-        train_size: int | None = None,
-        **kwargs: object,
-    ) -> None:
-        kwargs.setdefault("pad_to", 32)
-        super().__init__(
-            self.dataset_name,
-            data_dir,
-            batch_size,
-            train_size,
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    @property
-    def mnist_train(self) -> TensorImageDataset:
-        return self.train_set
-
-    @property
-    def mnist_val(self) -> TensorImageDataset:
-        return self.val_set
-
-    @property
-    def mnist_test(self) -> TensorImageDataset:
-        return self.test_set
-
-
-class FashionMNISTDataModule(MNISTDataModule):
-    """Fashion-MNIST with the same interface as :class:`MNISTDataModule`."""
-
-    dataset_name = "fashion-mnist"
-
-
-class KMNISTDataModule(MNISTDataModule):
-    """KMNIST with the same interface as :class:`MNISTDataModule`."""
-
-    dataset_name = "kmnist"
-
-
-class DigitsDataModule(ArrayDataModule):
-    """scikit-learn's bundled 8x8 digits: works offline, always."""
-
-    def __init__(self, batch_size: int = 128, **kwargs: object) -> None:
-        super().__init__("digits", batch_size=batch_size, **kwargs)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Batches cut from one resident tensor: no per-sample Python, no worker processes."""
+"""Batches cut from one resident tensor or a memory map: no per-sample Python, no worker processes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from autoencoders.data.mapped import MappedRows
+from autoencoders.data.scaling import MinMaxScaler
 from autoencoders.errors import ConfigError
 
 
@@ -15,26 +17,43 @@ class TensorImageDataset(Dataset):
     """A view of stored samples that converts to float in [0, 1] on access.
 
     ``ds[i]`` gives ``(x, label)`` for one sample, ``ds[index_tensor]`` a whole
-    batch ``(x, labels)``; missing labels read as -1.
+    batch ``(x, labels)``; missing labels read as -1. ``x`` is a resident
+    tensor, or :class:`~autoencoders.data.mapped.MappedRows` whose samples are
+    read from the map per access; ``scaler`` (a
+    :class:`~autoencoders.data.scaling.MinMaxScaler`) is then applied per
+    batch, where resident data comes scaled already.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor | None, scale: float) -> None:
+    def __init__(
+        self,
+        x: torch.Tensor | MappedRows,
+        y: torch.Tensor | None,
+        scale: float,
+        scaler: MinMaxScaler | None = None,
+    ) -> None:
         self.x = x
         self.y = y if y is not None else torch.full((len(x),), -1, dtype=torch.int64)
         self.scale = float(scale)
+        self.scaler = scaler
+        #: put each batch in pinned memory (for non-blocking copies to a CUDA device)
+        self.pin_memory = False
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | int]:
-        x = self.x[index]
-        if x.dtype != torch.float32:
+        x = self.x.read(index) if isinstance(self.x, MappedRows) else self.x[index]
+        if self.scaler is not None:
+            x = torch.from_numpy(self.scaler.apply(x.float() / self.scale))
+        elif x.dtype != torch.float32:
             # the converted copy is ours: scale it in place, sparing a batch-sized allocation
             x = x.float()
             if self.scale != 1.0:
                 x.div_(self.scale)
         elif self.scale != 1.0:
             x = x / self.scale
+        if self.pin_memory:
+            x = x.pin_memory()
         y = self.y[index]
         return x, (int(y) if y.dim() == 0 else y)
 

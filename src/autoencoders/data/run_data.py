@@ -32,7 +32,7 @@ RUN_SPLIT_KEYS = ("train_size", "exclude_class", "only_class")
 #: run settings that say how to read data, for the run's own data and any other
 RUN_READ_KEYS = (
     "data_dir", "seed", "data_kind", "label_column", "header",
-    "image_size", "channels_mode", "patch_size",
+    "image_size", "channels_mode", "patch_size", "memory_map", "cache_dir",
 )  # fmt: skip
 
 
@@ -62,6 +62,8 @@ def make_datamodule(run: TrainConfig, data: ArrayDataset | None = None, model: s
         channels_mode=run.channels_mode,
         image_size=run.image_size,
         patch_size=run.patch_size,
+        memory_map=run.memory_map,
+        cache_dir=run.cache_dir,
     )
 
 

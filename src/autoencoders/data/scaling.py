@@ -16,12 +16,14 @@ scaling the model was trained with, whichever data they are given.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from autoencoders.data.mapped import MappedRows, row_chunks
 from autoencoders.errors import CheckpointError
 
 #: values of the ``scale`` option: ``auto`` scales tables always, and other
@@ -44,11 +46,28 @@ class MinMaxScaler:
     @classmethod
     def fit(cls, x: np.ndarray | torch.Tensor, per_feature: bool) -> MinMaxScaler:
         """The scaler of ``x`` (``(N, ...)``): per feature, or one range for all values."""
-        values = _numpy(x).astype(np.float64, copy=False)
-        flat = values.reshape(len(values), -1)
-        if per_feature:
-            return cls(flat.min(axis=0), flat.max(axis=0))
-        return cls(np.array([flat.min()]), np.array([flat.max()]))
+        return cls.fit_chunks([x], per_feature)
+
+    @classmethod
+    def fit_chunks(
+        cls, chunks: Iterable[np.ndarray | torch.Tensor], per_feature: bool, scale: float = 1.0
+    ) -> MinMaxScaler:
+        """The scaler of the samples of all ``chunks`` together, each divided by ``scale``.
+
+        Memory-mapped data is scanned this way, a chunk at a time.
+        """
+        low = high = None
+        for chunk in chunks:
+            flat = _numpy(chunk).reshape(len(chunk), -1)
+            lo, hi = (
+                (flat.min(axis=0), flat.max(axis=0)) if per_feature else (flat.min(), flat.max())
+            )
+            lo, hi = np.atleast_1d(lo).astype(np.float64), np.atleast_1d(hi).astype(np.float64)
+            low = lo if low is None else np.minimum(low, lo)
+            high = hi if high is None else np.maximum(high, hi)
+        if low is None or high is None:
+            raise ValueError("no samples to fit a scaler on")
+        return cls(low / scale, high / scale)
 
     @property
     def per_feature(self) -> bool:
@@ -118,11 +137,13 @@ def _numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def outside_unit_range(x: torch.Tensor, scale: float) -> tuple[float, float] | None:
-    """The range of ``x / scale`` if it leaves [0, 1], else None."""
-    if not len(x):
+def outside_unit_range(x: torch.Tensor | MappedRows, scale: float) -> tuple[float, float] | None:
+    """The range of ``x / scale`` if it leaves [0, 1], else None (a map is scanned in chunks)."""
+    if not len(x) or (x.dtype == torch.uint8 and scale >= 255.0):  # uint8 / 255 stays in it
         return None
-    low, high = float(x.min()) / scale, float(x.max()) / scale
+    ranges = [(float(c.min()), float(c.max())) for c in row_chunks(x)]
+    low = min(lo for lo, _ in ranges) / scale
+    high = max(hi for _, hi in ranges) / scale
     return (low, high) if low < 0.0 or high > 1.0 else None
 
 

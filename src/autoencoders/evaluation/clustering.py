@@ -60,8 +60,12 @@ def embed_for_clustering(z: np.ndarray, random_state: int = 0) -> np.ndarray:
         return np.asarray(reducer.fit_transform(zs), dtype=np.float64)
 
 
+#: HDBSCAN's smallest cluster; with fewer than two of them' worth of codes it is left out
+MIN_CLUSTER_SIZE = 5
+
+
 def _hdbscan(e: np.ndarray, share: float) -> np.ndarray:
-    size = max(5, round(share * len(e)))
+    size = max(MIN_CLUSTER_SIZE, round(share * len(e)))
     return HDBSCAN(min_cluster_size=size, copy=True).fit_predict(e)
 
 
@@ -118,7 +122,8 @@ def cluster_scores(
 
     Returns:
         For every method: ``nmi``, ``ari``, ``n_clusters_found`` (noise excluded),
-        ``noise_fraction`` and ``n_samples``; HDBSCAN also ``cluster_share``.
+        ``noise_fraction`` and ``n_samples``; HDBSCAN also ``cluster_share``. HDBSCAN
+        is left out where fewer than ten codes are given (or to choose its size on).
 
     Raises:
         ValueError: If a method is unknown.
@@ -140,6 +145,11 @@ def cluster_scores(
         else:
             idx = subsample_index(len(z), max_samples, random_state)
             fit_on = z[idx] if z_val is None else np.asarray(z_val, dtype=np.float64)
+            if min(len(idx), len(fit_on)) < 2 * MIN_CLUSTER_SIZE:  # no two clusters to find
+                log.info("HDBSCAN left out: %d codes to cluster, %d to choose its cluster "
+                         "size on; it needs %d of each", len(idx), len(fit_on),
+                         2 * MIN_CLUSTER_SIZE)  # fmt: skip
+                continue
             # the share is a property of the code, so a few thousand codes choose it
             fit_on = fit_on[subsample_index(len(fit_on), _CHOICE_SAMPLES, random_state)]
             share = choose_cluster_share(fit_on.reshape(len(fit_on), -1), random_state)

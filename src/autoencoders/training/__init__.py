@@ -12,7 +12,11 @@ Modules, from the inside out:
 * :mod:`.progress`: a progress bar on a terminal, one line per epoch elsewhere;
 * :mod:`.trainer`: :func:`make_trainer` and :func:`fit`, which the command line,
   the bake-off and the scikit-learn estimators all train through;
+* :mod:`.loggers`: ``--logger`` (TensorBoard, CSV, MLflow) for a run folder;
+* :mod:`.lr_finder`: ``lr="auto"``, Lightning's learning-rate finder before training;
 * :mod:`.job`: one ``autoencoders train`` run from its two configs;
+* :mod:`.search_space`, :mod:`.tuning`, :mod:`.tuning_report`: ``autoencoders tune``,
+  an Optuna study whose trials are runs, and its HTML page;
 * :mod:`.in_memory`: training on rows in memory that writes no files (the
   scikit-learn estimators).
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,10 +49,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 #: signals that stop training cleanly
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: the least time between two of a one-process run's epoch-end checkpoints
+MIN_SAVE_SECONDS = 2.0
 
 
 class RunCheckpoint(Checkpoint):
-    """Keeps ``last.ckpt`` current: at every epoch's end, every N steps, and on a stop request.
+    """Keeps ``last.ckpt`` current: at epochs' ends, every N steps, and on a stop request.
 
     Lightning's ``ModelCheckpoint`` takes either an epoch or a step interval, not
     both, and cannot save on a signal; this callback is the few lines we need.
@@ -65,14 +69,24 @@ class RunCheckpoint(Checkpoint):
         every_n_epochs: save at the end of every this many epochs, and of the last
             one (more than 1 only for data sets of a few batches, whose epochs take
             milliseconds: see :func:`~autoencoders.training.stopping.epochs_per_check`).
+        min_seconds: in a one-process run, skip an epoch's save when the last one is
+            younger than this: a small model's epochs take milliseconds, and saving
+            each one cost a tenth of its training (a kill then loses at most this
+            long; the last epoch and a stop on a signal always save).
     """
 
     def __init__(
-        self, dirpath: str | Path, every_n_steps: int = 0, every_n_epochs: int = 1
+        self,
+        dirpath: str | Path,
+        every_n_steps: int = 0,
+        every_n_epochs: int = 1,
+        min_seconds: float = MIN_SAVE_SECONDS,
     ) -> None:
         self.dirpath = Path(dirpath)
         self.every_n_steps = int(every_n_steps)
         self.every_n_epochs = max(1, int(every_n_epochs))
+        self.min_seconds = float(min_seconds)
+        self._saved_at = -math.inf
         self.last_model_path = ""
         #: the signal that asked training to stop (set by a signal handler), if any
         self.stop_signal: int | None = None
@@ -110,6 +124,7 @@ class RunCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)  # the whole state, to resume
         self.last_model_path = str(self.path)
         self._saved_step = trainer.global_step
+        self._saved_at = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         if self._stop_requested(trainer):
@@ -126,9 +141,14 @@ class RunCheckpoint(Checkpoint):
             or (trainer.max_epochs is not None and epoch >= trainer.max_epochs)
             or (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps)
         )
-        if last or epoch % self.every_n_epochs == 0:
+        stop = self._stop_requested(trainer)
+        # a signal that came after the epoch's last step (during validation) saves here too
+        due = epoch % self.every_n_epochs == 0
+        if due and trainer.world_size == 1:  # every rank must agree, so only alone
+            due = time.monotonic() - self._saved_at >= self.min_seconds
+        if last or stop or due:
             self.save(trainer)
-        if self._stop_requested(trainer):
+        if stop:
             raise self._stopped(trainer)
 
     def _stop_requested(self, trainer: L.Trainer) -> bool:

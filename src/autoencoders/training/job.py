@@ -7,8 +7,10 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -25,11 +27,16 @@ from autoencoders.images import image_rows, save_grid_image
 from autoencoders.models import build_model
 from autoencoders.module import AutoEncoder
 from autoencoders.run_config import TrainConfig
+from autoencoders.training.loggers import check_loggers, describe, log_files, make_loggers
+from autoencoders.training.lr_finder import PLOT_NAME, LearningRate, check_lr_auto, choose_lr
 from autoencoders.training.stopping import StopRule
-from autoencoders.training.trainer import TrainResult, fit, set_threads
+from autoencoders.training.trainer import TrainResult, compile_networks, fit, set_threads
+
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
 
 #: what a run leaves in its folder; `--overwrite` removes exactly these
-RUN_FILES = ("checkpoints", "tensorboard", "config.json", "run.json")
+RUN_FILES = ("checkpoints", "tensorboard", "csv", PLOT_NAME, "config.json", "run.json")
 
 
 @dataclass
@@ -40,6 +47,10 @@ class RunResult:
     train: TrainResult
     reconstruction_png: Path | None
     model: AutoEncoder
+    #: the rate ``lr="auto"`` chose (``None``: the config gave one)
+    lr: LearningRate | None = None
+    #: where each logger wrote and how to look (:func:`~autoencoders.training.loggers.describe`)
+    log_lines: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """A few lines for the terminal: losses, files, how to look at the logs."""
@@ -75,7 +86,12 @@ class RunResult:
         ]
         if self.reconstruction_png:
             lines.append(f"  reconstructions  {self.reconstruction_png}")
-        if self.train.log_dir:
+        if self.lr is not None:
+            how = f"plot: {self.lr.plot}" if self.lr.plot else "the resumed run's"
+            lines.append(f"  learning rate    {self.lr.lr:.3g} (learning-rate finder; {how})")
+        if self.log_lines:
+            lines.extend(self.log_lines)
+        elif self.train.log_dir:
             lines.append(f"  logs             {self.train.log_dir}")
             lines.append(f"  view them with:  tensorboard --logdir {self.train.log_dir}")
         return "\n".join(lines)
@@ -100,6 +116,11 @@ def run_folder(run: TrainConfig, model: str) -> Path:
         path = Path(run.dataset).expanduser().resolve()
         name = f"{_slug(path.name)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     return Path(run.output) / name / model
+
+
+def mlflow_experiment(run: TrainConfig, model: str) -> str:
+    """The MLflow experiment a run is filed under: its data set, as its run folder names it."""
+    return run_folder(run, model).parent.name
 
 
 def claim_run_folder(directory: Path, *, overwrite: bool) -> None:
@@ -161,6 +182,7 @@ def train_run(
     data: ArrayDataset | None = None,
     validate: bool = True,
     resume_existing: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Trains one model as the configs say and writes its files.
 
@@ -173,6 +195,7 @@ def train_run(
     replaces it (the bake-off's stages). ``data`` is ``run.dataset`` already loaded
     (see :func:`make_datamodule`). ``validate=False`` skips the per-epoch validation
     loop of a fixed-length run, for helper models whose validation loss nobody reads.
+    ``callbacks`` join the Trainer's own (``autoencoders tune`` reports to its trial).
 
     Raises:
         ConfigError, RunFolderError, DataError, CheckpointError: before training
@@ -182,6 +205,15 @@ def train_run(
     run.validate()
     model_cfg.validate(input_shape_known=False)
     check_accelerator(run.accelerator)
+    if run.resume is None:
+        check_lr_auto(model_cfg, run.devices * run.num_nodes)
+    if tensorboard:
+        check_loggers(
+            run.logger,
+            output=run.output,
+            mlflow_uri=run.mlflow_uri,
+            experiment=mlflow_experiment(run, model_cfg.model),
+        )
     resume: Path | None = None
     created: Path | None = None  # the outermost folder this call creates, removed if data fails
     if run.resume:
@@ -194,7 +226,12 @@ def train_run(
         elif rank_zero_only.rank == 0:  # other processes of a run find rank 0's files there
             claim_run_folder(directory, overwrite=run.overwrite or resume_existing)
     if rank_zero_only.rank == 0:
-        write_json(directory / "run.json", dataclasses.asdict(run))
+        # a resumed run keeps the rate its learning-rate finder chose
+        found = _stored_lr(directory) if resume is not None else None
+        write_json(
+            directory / "run.json",
+            {**dataclasses.asdict(run), **({"lr_found": found} if found is not None else {})},
+        )
 
     L.seed_everything(run.seed, workers=True, verbose=False)
     set_threads(run.threads)
@@ -210,14 +247,38 @@ def train_run(
     model_cfg.validate()
     model = build_model(model_cfg)
     model.steps_per_call = run.steps_per_call
+    lr = choose_lr(
+        model,
+        datamodule,
+        directory,
+        resume=resume,
+        accelerator=run.accelerator,
+        precision=run.precision,
+        processes=run.devices * run.num_nodes,
+        progress=progress_bar and run.progress,
+    )
+    if lr is not None and rank_zero_only.rank == 0:
+        write_json(directory / "run.json", {**dataclasses.asdict(run), "lr_found": lr.lr})
+    loggers = (
+        make_loggers(
+            run.logger,
+            directory,
+            output=run.output,
+            mlflow_uri=run.mlflow_uri,
+            experiment=mlflow_experiment(run, model_cfg.model),
+            params={**dataclasses.asdict(run), **model.config},
+        )
+        if tensorboard
+        else []
+    )
     if run.compile:
-        model = torch.compile(model)  # type: ignore[assignment]
+        compile_networks(model)
     result = fit(
         model,
         datamodule,
         stop_rule(run),
         output_dir=directory,
-        logger=None if tensorboard else False,
+        logger=loggers or False,
         resume=resume,
         checkpoint_every=run.checkpoint_every,
         accelerator=run.accelerator,
@@ -226,6 +287,7 @@ def train_run(
         strategy=run.strategy,
         precision=run.precision,
         progress_bar=progress_bar and run.progress,
+        callbacks=list(callbacks),
         # early stopping watches the validation loss, so only fixed-length runs skip it
         **({} if validate or run.epochs is None else {"limit_val_batches": 0}),
     )
@@ -234,7 +296,18 @@ def train_run(
         png = save_reconstructions(
             model, datamodule, result.checkpoint.parent / "reconstructions.png"
         )
-    return RunResult(directory, result, png, model)
+    if rank_zero_only.rank == 0:
+        log_files(loggers, [png, lr.plot if lr is not None else None])
+    return RunResult(directory, result, png, model, lr, tuple(describe(loggers)))
+
+
+def _stored_lr(directory: Path) -> float | None:
+    """The rate an ``lr="auto"`` run in ``directory`` found (its ``run.json``), if any."""
+    try:
+        found = json.loads((directory / "run.json").read_text()).get("lr_found")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(found) if isinstance(found, (int, float)) else None
 
 
 def _first_missing(directory: Path) -> Path | None:

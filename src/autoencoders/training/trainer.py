@@ -61,7 +61,7 @@ def make_trainer(
     *,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
-    logger: Logger | bool = False,
+    logger: Logger | Sequence[Logger] | bool = False,
     accelerator: str = "auto",
     devices: int | str = 1,
     num_nodes: int = 1,
@@ -120,7 +120,7 @@ def fit(
     epochs: int | StopRule,
     *,
     output_dir: str | Path | None = None,
-    logger: Logger | bool | None = None,
+    logger: Logger | Sequence[Logger] | bool | None = None,
     resume: str | Path | None = None,
     checkpoint_every: int = 0,
     accelerator: str = "auto",
@@ -150,8 +150,8 @@ def fit(
             or a :class:`~autoencoders.training.stopping.StopRule` that stops once the
             validation loss stops improving and restores the best epoch's weights.
         output_dir: run folder; default: the logger's folder, else ``runs/``.
-        logger: a Lightning logger, ``None`` for a TensorBoard logger in
-            ``output_dir/tensorboard``, ``False`` for none.
+        logger: a Lightning logger or several (:func:`~autoencoders.training.loggers.make_loggers`),
+            ``None`` for a TensorBoard logger in ``output_dir/tensorboard``, ``False`` for none.
         resume: a checkpoint of this model to continue from: weights, optimizer
             state, epoch and step counters, data order and random state.
         checkpoint_every: also save every this many optimizer steps (0: epoch ends only).
@@ -300,6 +300,20 @@ def _epoch_sizes(
         return len(loader), len(group_for_module(loader, model))
     except (TypeError, NotImplementedError, AttributeError):
         return None, None
+
+
+def compile_networks(model: torch.nn.Module) -> None:
+    """Compiles the model's networks (encoder, bottleneck, decoder) in place with torch.compile.
+
+    Not the LightningModule itself: its training step takes several optimizer
+    steps in Python (``grouped_steps``), which torch.compile cannot trace
+    (``torch.compile(module)`` failed inside it). Compiling in place keeps the
+    state-dict keys, so checkpoints load into uncompiled models.
+    """
+    for name in ("encoder", "bottleneck", "decoder"):
+        part = getattr(model, name, None)
+        if isinstance(part, torch.nn.Module):
+            part.compile()
 
 
 def set_threads(threads: int | None) -> None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from autoencoders.data.errors import DataError
+from autoencoders.data.sources.arrays import read_npy
+from autoencoders.data.sources.cache import Allocate, cached_images
 from autoencoders.data.sources.dataset import (
     USER_DATA_HELP,
     ArrayDataset,
@@ -169,6 +172,9 @@ def load_image_folder(
     path: Path,
     channels_mode: str = "auto",
     image_size: tuple[int, int] | None = None,
+    *,
+    cache: Path | None = None,
+    memory_map: str = "auto",
 ) -> ArrayDataset:
     """A folder of images as one data set (see the module's docstring).
 
@@ -177,27 +183,73 @@ def load_image_folder(
         channels_mode: ``"auto"`` (RGB if any image has colour, else grey), ``"rgb"`` or ``"grey"``.
         image_size: ``(height, width)`` every image is resized to; None keeps the sizes,
             which must then all be the same.
+        cache: folder the images are decoded to once, and read from on later
+            calls while the files are unchanged (see :mod:`autoencoders.data.sources.cache`);
+            None decodes them in memory.
+        memory_map: when a cache file is memory-mapped rather than loaded
+            (``"auto"``, ``"always"``, ``"never"``; see :func:`load_array_file`).
 
     Raises:
         DataError: for an unreadable file, images of different sizes without
             ``image_size``, or a folder without images, in one line.
     """
     files, labels, classes = _layout(path)
-    images: list[np.ndarray] = []
-    for file in files:
-        pixels = read_image(file, image_size)
-        if images and pixels.shape[:2] != images[0].shape[:2]:
-            (h, w), (h0, w0) = pixels.shape[:2], images[0].shape[:2]
-            raise DataError(
-                f"{file} is {w}x{h} but {files[0]} is {w0}x{h0}: all images must have the "
-                "same size; pass --image-size N (or HxW) to resize them all"
-            )
-        images.append(pixels)
-    colour = any(p.ndim == 3 for p in images)
-    rgb = channels_mode == "rgb" or (channels_mode == "auto" and colour)
-    deep = any(p.dtype != np.uint8 for p in images)
-    x = torch.from_numpy(np.stack([_as_channels(p, rgb, deep) for p in images]))
+    options = {"channels_mode": channels_mode, "image_size": image_size}
+
+    def decode(allocate: Allocate, advance: Callable[[], None]) -> np.ndarray:
+        return _decode(files, channels_mode, image_size, allocate, advance)
+
+    def nbytes() -> int:  # as the first image would be stored, for every image
+        first = read_image(files[0], image_size)
+        per_image = first.size * (3 if first.ndim == 2 and channels_mode == "rgb" else 1)
+        return len(files) * per_image * first.itemsize
+
+    found = cached_images(path, files, options, decode, cache, nbytes)
+    if isinstance(found, Path):
+        x, _ = read_npy(found, "image", memory_map)
+    else:
+        x = torch.from_numpy(found)
     y = torch.tensor(labels) if classes is not None else None
     names = tuple(f.relative_to(path).as_posix() for f in files)
-    scale = 1.0 if deep else 255.0
+    scale = 255.0 if x.dtype == torch.uint8 else 1.0
     return split_off_test(path.name, x, y, scale, classes, where=path, files=names)
+
+
+def _decode(
+    files: list[Path],
+    channels_mode: str,
+    image_size: tuple[int, int] | None,
+    allocate: Allocate,
+    advance: Callable[[], None],
+) -> np.ndarray:
+    """Decodes ``files`` into one ``(N, C, H, W)`` array that ``allocate`` makes.
+
+    The layout is chosen from the first image (grey or colour, 8 or 16 bits)
+    and the channels mode; an image that needs more (colour under ``auto``,
+    16 bits) restarts the decoding with that layout, so no list of decoded
+    images is ever held besides the array.
+    """
+    first = read_image(files[0], image_size)
+    rgb = channels_mode == "rgb" or (channels_mode == "auto" and first.ndim == 3)
+    deep = first.dtype != np.uint8
+    while True:
+        x = allocate(
+            np.dtype(np.float32 if deep else np.uint8),
+            (len(files), 3 if rgb else 1, *first.shape[:2]),
+        )
+        for i, file in enumerate(files):
+            pixels = first if i == 0 else read_image(file, image_size)
+            if pixels.shape[:2] != first.shape[:2]:
+                (h, w), (h0, w0) = pixels.shape[:2], first.shape[:2]
+                raise DataError(
+                    f"{file} is {w}x{h} but {files[0]} is {w0}x{h0}: all images must have the "
+                    "same size; pass --image-size N (or HxW) to resize them all"
+                )
+            colour = pixels.ndim == 3 and channels_mode == "auto" and not rgb
+            if colour or (pixels.dtype != np.uint8 and not deep):
+                rgb, deep = rgb or colour, deep or pixels.dtype != np.uint8
+                break  # start again with room for colour or 16 bits
+            x[i] = _as_channels(pixels, rgb, deep)
+            advance()
+        else:
+            return x

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from autoencoders.data.errors import DataError
 from autoencoders.data.sources.arrays import load_array_file
+from autoencoders.data.sources.cache import image_cache_dir
 from autoencoders.data.sources.dataset import USER_DATA_HELP, ArrayDataset, error_reason
 from autoencoders.data.sources.images import is_image_file, load_image_folder
+from autoencoders.data.sources.mvtec import is_mvtec_folder, load_mvtec_folder
 from autoencoders.data.sources.named import (
     DATASETS,
     IDX_FILES,
@@ -23,7 +25,12 @@ from autoencoders.data.sources.named import (
 )
 from autoencoders.data.sources.tables import TABLE_SUFFIXES, load_table
 from autoencoders.errors import ConfigError
-from autoencoders.run_config import CHANNELS_MODES, DATA_KINDS, parse_image_size
+from autoencoders.run_config import (
+    CHANNELS_MODES,
+    DATA_KINDS,
+    MEMORY_MAP_MODES,
+    parse_image_size,
+)
 
 # one logger for the whole package, named as when it was one module
 log = logging.getLogger("autoencoders.data.sources")
@@ -35,8 +42,14 @@ def _load_path(
     label_column: str | None = None,
     header: bool = True,
     images: dict | None = None,
+    memory_map: str = "auto",
+    cache: Path | None = None,
 ) -> ArrayDataset:
-    """The reader of ``path``'s kind; ``images`` holds the image folder reader's options."""
+    """The reader of ``path``'s kind; ``images`` holds the image folder reader's options.
+
+    ``memory_map`` says when an ``.npy`` (or a cached image folder) is memory-mapped,
+    ``cache`` where an image folder is decoded to once (None: decoded every time).
+    """
     images = images or {}
     if path.is_dir():
         files = find_idx_folder(path)
@@ -54,13 +67,15 @@ def _load_path(
                 f"{path}: holds {', '.join(present)} but not {', '.join(missing)} "
                 "(raw or .gz); copy in all four IDX files"
             )
+        if is_mvtec_folder(path):  # train/good, test/<class>, ground_truth/
+            return load_mvtec_folder(path, **images)
         if any(d.is_dir() or is_image_file(d) for d in path.iterdir()):
-            return load_image_folder(path, **images)
+            return load_image_folder(path, **images, cache=cache, memory_map=memory_map)
         raise DataError(f"{path}: the folder holds no data; expected {USER_DATA_HELP}")
     _refuse_image_options(path, images)
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
-        return load_array_file(path, kind)
+        return load_array_file(path, kind, memory_map)
     if suffix in TABLE_SUFFIXES:
         return load_table(path, label_column, header)
     raise DataError(f"{path}: unsupported file type {suffix!r}; expected {USER_DATA_HELP}")
@@ -85,6 +100,8 @@ def load_dataset(
     channels_mode: str = "auto",
     image_size: str | tuple[int, int] | None = None,
     patch_size: int = 16,
+    memory_map: str = "auto",
+    cache_dir: str | Path | None = None,
 ) -> ArrayDataset:
     """Loads a named data set or the user's own data.
 
@@ -103,6 +120,14 @@ def load_dataset(
         image_size: ``N`` or ``"HxW"`` (or ``(H, W)``) an image folder's images are
             resized to (shorter side to fit, then the centre); None keeps their one size.
         patch_size: side of the patches of the ``photo-patches`` data sets.
+        memory_map: ``"always"``, ``"never"`` or ``"auto"`` (when it would take
+            over a quarter of the memory available): read a uint8 or float32
+            ``.npy`` through a memory map, a batch at a time, rather than loading
+            it (see :mod:`autoencoders.data.mapped`).
+        cache_dir: folder an image folder is decoded to once and read from later
+            (see :mod:`autoencoders.data.sources.cache`); None: the default
+            (:func:`~autoencoders.data.sources.cache.default_cache_dir`); ``"none"``:
+            decode in memory every time.
 
     Raises:
         DataError: for an unknown name, missing or unreadable files, or malformed
@@ -111,6 +136,10 @@ def load_dataset(
     """
     if kind not in DATA_KINDS:
         raise ConfigError(f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+    if memory_map not in MEMORY_MAP_MODES:
+        raise ConfigError(
+            f"--memory-map must be one of {', '.join(MEMORY_MAP_MODES)}, got {memory_map!r}"
+        )
     if channels_mode not in CHANNELS_MODES:
         raise ConfigError(
             f"--channels-mode must be one of {', '.join(CHANNELS_MODES)}, got {channels_mode!r}"
@@ -131,7 +160,8 @@ def load_dataset(
             return info.load(data_dir, download, **options)
         path = _expand(name)
         if path.exists():
-            return _load_path(path, kind, label_column, header, images)
+            cache = image_cache_dir(cache_dir)
+            return _load_path(path, kind, label_column, header, images, memory_map, cache)
     except OSError as err:  # a folder or file the loaders could not list or open
         where = err.filename or name
         raise DataError(

@@ -69,7 +69,7 @@ def fashion() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from autoencoders.anomaly import SCORES, make_score
+    from autoencoders.anomaly import GLOBAL_SCORES, make_score
     from autoencoders.codecs import ModelCodec
     from autoencoders.detector import AutoencoderOutlierDetector
     from autoencoders.files import atomic_write, write_json
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             x_normal = det._model_input(det._check_input(x_tr[y_tr == c]))
             x_test = det._model_input(det._check_input(x_te))
             arrays: dict[str, np.ndarray] = {}
-            for name in SCORES:
+            for name in GLOBAL_SCORES:  # rows of pixels: no maps
                 kwargs = {"random_state": seed} if name in ("density", "combined") else {}
                 scorer = make_score(name, **kwargs).fit(codec, x_normal)
                 arrays[f"{name}/train"] = scorer.score(codec, x_normal).astype(np.float32)
@@ -121,7 +121,7 @@ def _cell(values: list[float]) -> str:
 
 
 def table(args: argparse.Namespace) -> int:
-    from autoencoders.anomaly import SCORES, ensemble_scores
+    from autoencoders.anomaly import GLOBAL_SCORES, ensemble_scores
     from autoencoders.evaluation.roc import one_class_auc
     from autoencoders.files import atomic_write
 
@@ -154,7 +154,7 @@ def table(args: argparse.Namespace) -> int:
         lines.append(
             f"  - {len(seeds)} seeds x 10 classes, {minutes:.1f} CPU-process minutes in all"
         )
-        for score in SCORES:
+        for score in GLOBAL_SCORES:
             by_seed = [one_class_auc({c: data[c, s][f"{score}/test"] for c in classes}, y_te)
                        for s in seeds]  # fmt: skip
             ens = one_class_auc({c: ensemble_scores(

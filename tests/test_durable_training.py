@@ -25,7 +25,8 @@ from autoencoders.training.checkpoints import AtomicCheckpointIO
 # deep model on digits, small batches: ~170 optimizer steps per epoch (a few seconds of
 # training, so a signal lands mid-run), four per group
 TRAIN = ["train", "--model", "deep", "--dataset", "digits", "--batch-size", "8",
-         "--latent-dim", "6", "--threads", "1", "--steps-per-call", "4"]  # fmt: skip
+         "--latent-dim", "6", "--threads", "1", "--steps-per-call", "4",
+         "--checkpoint-seconds", "0"]  # fmt: skip  # every epoch saved, so a kill lands between
 
 
 def cli(*args: str, cwd: Path, **kw) -> subprocess.Popen:

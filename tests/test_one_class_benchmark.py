@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from _support import ROOT, benchmark_module
-from autoencoders.anomaly import SCORES, ensemble_scores
+from autoencoders.anomaly import GLOBAL_SCORES, ensemble_scores
 
 SCRIPT = ROOT / "benchmarks" / "one_class.py"
 
@@ -36,7 +36,7 @@ def _fake_setup(raw: Path, name: str, labels: np.ndarray, noise: float, seeds: l
         for s in seeds:
             rng = np.random.default_rng([c, s, len(name)])
             arrays = {}
-            for score in SCORES:
+            for score in GLOBAL_SCORES:
                 arrays[f"{score}/train"] = rng.normal(size=600).astype(np.float32)
                 test = (labels != c) + noise * rng.normal(size=len(labels))
                 arrays[f"{score}/test"] = (3.0 * test + 5.0).astype(np.float32)  # other units
@@ -52,7 +52,7 @@ def test_a_run_keeps_every_scores_values_on_training_and_test_rows(tmp_path, lab
          "--raw", str(tmp_path)], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     data = np.load(tmp_path / "simple" / "class3-seed0.npz")
-    assert {f"{s}/{part}" for s in SCORES for part in ("train", "test")} <= set(data.files)
+    assert {f"{s}/{part}" for s in GLOBAL_SCORES for part in ("train", "test")} <= set(data.files)
     assert data["recon-sse/train"].shape == (6000,) and data["recon-sse/test"].shape == (10000,)
     # a linear autoencoder of dresses tells dresses from the rest (measured 0.93)
     assert roc_auc_score(labels != 3, data["recon-sse/test"]) > 0.85

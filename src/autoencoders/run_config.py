@@ -47,6 +47,11 @@ def _strategies() -> tuple[str, ...]:
     return ("auto", *StrategyRegistry.available_strategies())
 
 
+#: the least time between two of a one-process run's epoch-end checkpoints: a small
+#: model's epochs take milliseconds, and saving each cost a tenth of its training
+MIN_SAVE_SECONDS = 2.0
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (data, schedule, output), separate from the model."""
@@ -144,6 +149,12 @@ class TrainConfig:
     checkpoint_every: int = option(
         0,
         "also save last.ckpt every N optimizer steps inside an epoch (0: at epoch ends only)",
+        range=at_least(0),
+    )
+    checkpoint_seconds: float = option(
+        MIN_SAVE_SECONDS,
+        "least seconds between two epoch-end saves of last.ckpt in a one-process run, so that "
+        "epochs of milliseconds are not each saved (0: every epoch; the last one always)",
         range=at_least(0),
     )
     resume: str | None = option(None, "continue the run in this run folder or from this .ckpt file")

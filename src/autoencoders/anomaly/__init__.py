@@ -24,6 +24,7 @@ well scores separate anomalies (ROC) is :mod:`autoencoders.evaluation.roc`'s.
 
 from autoencoders.anomaly.ensembles import combine_scores, ensemble_scores, standardise_scores
 from autoencoders.anomaly.scores import (
+    GLOBAL_SCORES,
     SCORES,
     AnomalyScore,
     anomaly_scores,
@@ -33,6 +34,7 @@ from autoencoders.anomaly.scores import (
 )
 
 __all__ = [
+    "GLOBAL_SCORES",
     "SCORES",
     "AnomalyScore",
     "anomaly_scores",

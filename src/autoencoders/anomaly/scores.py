@@ -242,6 +242,8 @@ SCORES: dict[str, Callable[..., AnomalyScore]] = {
     "map-ssim": functools.partial(MapScore, "ssim"),
     "map-feature": functools.partial(MapScore, "feature"),
 }
+#: the scores that take any sample (rows of a table too); the map scores need images
+GLOBAL_SCORES = tuple(name for name in SCORES if not name.startswith("map-"))
 
 
 def check_score_name(name: Any, label: str = "anomaly score") -> None:

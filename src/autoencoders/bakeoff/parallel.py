@@ -89,7 +89,10 @@ class Workers:
                     for _ in range(left_out):  # after a failed stage, those building on it
                         progress.skip()
             except KeyboardInterrupt:
-                self.stop()
+                # Ctrl-C reached the workers too: one in training saves and stops after
+                # its step, one outside it ends its stage. A second signal from here would
+                # stop them at once, mid-step, so they are only told that no task is left.
+                self.close()
                 raise TrainingStopped(
                     f"stopped by SIGINT; {GO_ON}", exit_code=128 + signal.SIGINT
                 ) from None

@@ -26,6 +26,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from autoencoders.checkpoint import read_checkpoint
 from autoencoders.errors import CheckpointError, ConfigError, TrainingStopped
 from autoencoders.files import write_bytes
+from autoencoders.run_config import MIN_SAVE_SECONDS
 from autoencoders.training.stopping import StopRule
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 #: signals that stop training cleanly
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-#: the least time between two of a one-process run's epoch-end checkpoints
-MIN_SAVE_SECONDS = 2.0
 
 
 class RunCheckpoint(Checkpoint):

@@ -281,6 +281,7 @@ def train_run(
         logger=loggers or False,
         resume=resume,
         checkpoint_every=run.checkpoint_every,
+        checkpoint_seconds=run.checkpoint_seconds,
         accelerator=run.accelerator,
         devices=run.devices,
         num_nodes=run.num_nodes,

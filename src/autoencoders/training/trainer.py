@@ -19,6 +19,7 @@ from autoencoders.data.loader import group_for_module
 from autoencoders.errors import ConfigError, NonFiniteLoss
 from autoencoders.files import write_json
 from autoencoders.training.checkpoints import (
+    MIN_SAVE_SECONDS,
     AtomicCheckpointIO,
     RunCheckpoint,
     check_resumable,
@@ -61,6 +62,7 @@ def make_trainer(
     *,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
+    checkpoint_seconds: float = MIN_SAVE_SECONDS,
     logger: Logger | Sequence[Logger] | bool = False,
     accelerator: str = "auto",
     devices: int | str = 1,
@@ -94,7 +96,9 @@ def make_trainer(
         # On stderr, for the whole run; a plain line per epoch where stderr is no terminal.
         cbs.append(run_progress(refresh_rate=progress_refresh))
     if checkpoint_dir is not None:
-        cbs.append(RunCheckpoint(checkpoint_dir, checkpoint_every, checkpoint_epochs))
+        cbs.append(
+            RunCheckpoint(checkpoint_dir, checkpoint_every, checkpoint_epochs, checkpoint_seconds)
+        )
     return L.Trainer(
         **rule.trainer_kwargs(),
         accelerator=accelerator,
@@ -123,6 +127,7 @@ def fit(
     logger: Logger | Sequence[Logger] | bool | None = None,
     resume: str | Path | None = None,
     checkpoint_every: int = 0,
+    checkpoint_seconds: float = MIN_SAVE_SECONDS,
     accelerator: str = "auto",
     devices: int | str = 1,
     num_nodes: int = 1,
@@ -155,6 +160,8 @@ def fit(
         resume: a checkpoint of this model to continue from: weights, optimizer
             state, epoch and step counters, data order and random state.
         checkpoint_every: also save every this many optimizer steps (0: epoch ends only).
+        checkpoint_seconds: in a one-process run, the least time between two
+            epoch-end saves (the last epoch and a stop always save).
         accelerator: ``"cpu"``, ``"gpu"`` or ``"auto"``.
         devices: processes or GPUs per machine.
         num_nodes: machines.
@@ -192,6 +199,7 @@ def fit(
         rule,
         checkpoint_dir=run_dir / "checkpoints",
         checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds,
         logger=logger,
         accelerator=accelerator,
         devices=devices,

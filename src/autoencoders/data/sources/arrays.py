@@ -62,14 +62,7 @@ def as_samples(
             values, scale = np.ascontiguousarray(array, dtype=np.float32), 1.0
         found = first_nonfinite(values) if dtype_kind == "f" else None
         if found is not None:
-            count, first = found
-            problem, value = nonfinite_problem(count, array, first)
-            at = first[1:]
-            position = str(at[0]) if len(at) == 1 else str(at)
-            raise DataError(
-                f"{where}: {problem}; the first is sample {first[0]}, position {position} "
-                f"within it ({value}); replace those values or drop those samples"
-            )
+            raise _nonfinite_error(where, found, array)
     if kind == "signal" and values.ndim == 2:
         values = values[:, None, :]
     elif kind != "signal" and values.ndim == 3:
@@ -346,13 +339,28 @@ def _check_finite(x: MappedRows, path: Path) -> None:
         values = chunk.numpy()
         found = first_nonfinite(values)
         if found is not None:
-            count, first = found
-            problem, value = nonfinite_problem(count, values, first)
-            at = first[1:]
-            position = str(at[0]) if len(at) == 1 else str(at)
-            raise DataError(
-                f"{path}: {problem} (counted in samples {done} to {done + len(values) - 1}); the first "
-                f"is sample {done + first[0]}, position {position} within it ({value}); "
-                "replace those values or drop those samples"
-            )
+            counted = f" (counted in samples {done} to {done + len(values) - 1})"
+            raise _nonfinite_error(str(path), found, values, offset=done, counted=counted)
         done += len(values)
+
+
+def _nonfinite_error(
+    where: str,
+    found: tuple[int, tuple[int, ...]],
+    values: np.ndarray,
+    offset: int = 0,
+    counted: str = "",
+) -> DataError:
+    """The one-line error for NaN or infinite values: how many, and where the first is.
+
+    ``found`` is :func:`first_nonfinite`'s answer for ``values``, whose first sample
+    is sample ``offset`` of the file (a chunk of a memory-mapped one).
+    """
+    count, first = found
+    problem, value = nonfinite_problem(count, values, first)
+    at = first[1:]
+    position = str(at[0]) if len(at) == 1 else str(at)
+    return DataError(
+        f"{where}: {problem}{counted}; the first is sample {offset + first[0]}, position "
+        f"{position} within it ({value}); replace those values or drop those samples"
+    )
